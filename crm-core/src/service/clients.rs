@@ -1,0 +1,435 @@
+//! Writing clients: create, update, archive, restore, delete, reassign and contact links.
+//! Every write checks the actor's plan on the record as it is and, for creates and
+//! reassignments, as it will be; validates everything before writing; and audits a field-level
+//! diff in the same transaction.
+
+use crate::access::{Action, EntityType, RecordAcl};
+use crate::crm::{Crm, WriteCx};
+use crate::error::{CrmError, Result};
+use crate::ids::{ClientId, UserId};
+use crate::model::{Client, ClientFields, ClientKind, ClientUpdate, NewClient};
+use crate::store::{clients, custom_fields, org};
+use crate::Ctx;
+use serde_json::{json, Map, Value};
+
+const CLIENT: EntityType = EntityType::Client;
+
+/// `{field: [old, new]}` for every top-level field that differs (bookkeeping fields excluded).
+pub(crate) fn diff(old: &Value, new: &Value) -> Value {
+    const SKIP: [&str; 3] = ["version", "updated_at", "created_at"];
+    let empty = Map::new();
+    let old = old.as_object().unwrap_or(&empty);
+    let new = new.as_object().unwrap_or(&empty);
+    let mut out = Map::new();
+    for key in old.keys().chain(new.keys()) {
+        if SKIP.contains(&key.as_str()) || out.contains_key(key) {
+            continue;
+        }
+        let (a, b) = (
+            old.get(key).unwrap_or(&Value::Null),
+            new.get(key).unwrap_or(&Value::Null),
+        );
+        if a != b {
+            out.insert(key.clone(), json!([a, b]));
+        }
+    }
+    Value::Object(out)
+}
+
+fn to_json(c: &Client) -> Value {
+    serde_json::to_value(c).unwrap_or(Value::Null)
+}
+
+/// Loads a client the actor may perform `action` on (`NotFound` when it may not read it).
+fn load_for(cx: &WriteCx<'_>, id: ClientId, action: Action) -> Result<Client> {
+    let client = clients::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+        entity: "client",
+        id: id.0,
+    })?;
+    cx.check(CLIENT, action, id.0, &acl_of(&client))?;
+    Ok(client)
+}
+
+fn acl_of(c: &Client) -> RecordAcl {
+    RecordAcl {
+        owner_id: c.owner_id,
+        department_id: c.department_id,
+        open: c.open,
+    }
+}
+
+fn ensure_version(client: &Client, expected: i64) -> Result<()> {
+    if client.version != expected {
+        return Err(CrmError::Conflict {
+            entity: "client",
+            id: client.id.0,
+            expected,
+            actual: client.version,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `parent` can be the parent of `child` (`None` for a new client): it exists, the
+/// actor can read it, it is an organisation, and the link makes no cycle.
+fn check_parent(cx: &WriteCx<'_>, parent: Option<ClientId>, child: Option<ClientId>) -> Result<()> {
+    let Some(p) = parent else { return Ok(()) };
+    let missing = || CrmError::invalid("parent_id", format!("no organisation {p}"));
+    let (acl, kind) = clients::acl(cx.tx, p)?.ok_or_else(missing)?;
+    if !cx.access.plan(CLIENT, Action::Read).allows(&acl) || kind != ClientKind::Organization {
+        return Err(missing());
+    }
+    if let Some(c) = child {
+        if p == c || clients::ancestors(cx.tx, p)?.contains(&c) {
+            return Err(CrmError::invalid(
+                "parent_id",
+                format!("organisation {p} lies below client {c}: a cycle"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The owner of a new client: the given one or the acting user. Must be an active user.
+fn resolve_owner(
+    cx: &WriteCx<'_>,
+    given: Option<UserId>,
+    field: &str,
+) -> Result<crate::model::User> {
+    let id = given
+        .or(cx.ctx.user_id())
+        .ok_or_else(|| CrmError::invalid(field, "required in the system context"))?;
+    match org::user(cx.tx, id)? {
+        Some(u) if u.active => Ok(u),
+        Some(_) => Err(CrmError::invalid(
+            field,
+            format!("user {id} is deactivated"),
+        )),
+        None => Err(CrmError::invalid(field, format!("no user {id}"))),
+    }
+}
+
+impl Crm {
+    /// Creates a client. The owner defaults to the acting user; the record must fall inside the
+    /// actor's create level (open-to-everyone does not count for creating).
+    ///
+    /// ```
+    /// # fn main() -> crm_core::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let crm = crm_core::Crm::open(dir.path().join("crm.db"))?;
+    /// use crm_core::model::{NewClient, NewDepartment, NewUser};
+    /// let sys = crm.system_context("setup")?;
+    /// let hq = crm.create_department(&sys, &NewDepartment { name: "HQ".into(), parent_id: None })?;
+    /// let anna = crm.create_user(&sys, &NewUser { name: "Anna".into(), email: "anna@example.com".into(), department_id: hq.id, admin: false })?;
+    /// let acme = crm.create_client(&sys, &NewClient { owner_id: Some(anna.id), ..NewClient::organization("Acme Ltd") })?;
+    /// assert_eq!(acme.department_id, hq.id);
+    /// # Ok(()) }
+    /// ```
+    pub fn create_client(&self, ctx: &Ctx, new: &NewClient) -> Result<Client> {
+        self.write(ctx, |cx| {
+            let defs = custom_fields::list(cx.tx, CLIENT)?;
+            let id = create_one(cx, new, &defs, "")?;
+            clients::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+                entity: "client",
+                id: id.0,
+            })
+        })
+    }
+
+    /// Creates many clients in one transaction: all or nothing. A validation error names the
+    /// item, e.g. `[12].emails[0].address`. Much faster than one call per client.
+    pub fn create_clients(&self, ctx: &Ctx, batch: &[NewClient]) -> Result<Vec<ClientId>> {
+        self.write(ctx, |cx| {
+            let defs = custom_fields::list(cx.tx, CLIENT)?;
+            batch
+                .iter()
+                .enumerate()
+                .map(|(i, n)| create_one(cx, n, &defs, &format!("[{i}].")))
+                .collect()
+        })
+    }
+
+    /// Changes a client's fields. `expected_version` is the version the caller read; if the
+    /// record changed since, the call fails with `Conflict` and changes nothing.
+    pub fn update_client(
+        &self,
+        ctx: &Ctx,
+        id: ClientId,
+        expected_version: i64,
+        update: &ClientUpdate,
+    ) -> Result<Client> {
+        self.write(ctx, |cx| {
+            let old = load_for(cx, id, Action::Update)?;
+            ensure_version(&old, expected_version)?;
+            let defs = custom_fields::list(cx.tx, CLIENT)?;
+            let fields = ClientFields::from_stored(&old).apply(update, &defs)?;
+            // Making a record open or closed changes who may read it; the result must still be
+            // inside the actor's update rights.
+            cx.check(
+                CLIENT,
+                Action::Update,
+                id.0,
+                &RecordAcl {
+                    open: fields.open,
+                    ..acl_of(&old)
+                },
+            )?;
+            if fields.parent_id != old.parent_id {
+                check_parent(cx, fields.parent_id, Some(id))?;
+            }
+            if !clients::update(cx.tx, id, expected_version, &fields, cx.now)? {
+                return Err(CrmError::Conflict {
+                    entity: "client",
+                    id: id.0,
+                    expected: expected_version,
+                    actual: old.version,
+                });
+            }
+            finish(cx, "client.update", &old, id)
+        })
+    }
+
+    /// Archives a client: hidden from lists and search by default, kept with all its history.
+    pub fn archive_client(&self, ctx: &Ctx, id: ClientId, expected_version: i64) -> Result<Client> {
+        self.set_archived(ctx, id, expected_version, true)
+    }
+
+    /// Restores an archived client.
+    pub fn restore_client(&self, ctx: &Ctx, id: ClientId, expected_version: i64) -> Result<Client> {
+        self.set_archived(ctx, id, expected_version, false)
+    }
+
+    fn set_archived(
+        &self,
+        ctx: &Ctx,
+        id: ClientId,
+        expected_version: i64,
+        archive: bool,
+    ) -> Result<Client> {
+        self.write(ctx, |cx| {
+            let old = load_for(cx, id, Action::Update)?;
+            ensure_version(&old, expected_version)?;
+            if old.archived_at.is_some() == archive {
+                let state = if archive {
+                    "already archived"
+                } else {
+                    "not archived"
+                };
+                return Err(CrmError::Constraint {
+                    entity: "client",
+                    id: id.0,
+                    message: state.into(),
+                });
+            }
+            clients::set_archived(
+                cx.tx,
+                id,
+                expected_version,
+                archive.then_some(cx.now),
+                cx.now,
+            )?;
+            finish(
+                cx,
+                if archive {
+                    "client.archive"
+                } else {
+                    "client.restore"
+                },
+                &old,
+                id,
+            )
+        })
+    }
+
+    /// Deletes a client for good (needs the delete permission). Refused while organisations name
+    /// it as their parent. Its contact links go with it.
+    pub fn delete_client(&self, ctx: &Ctx, id: ClientId, expected_version: i64) -> Result<()> {
+        self.write(ctx, |cx| {
+            let old = load_for(cx, id, Action::Delete)?;
+            ensure_version(&old, expected_version)?;
+            let subsidiaries = clients::subsidiary_count(cx.tx, id)?;
+            if subsidiaries > 0 {
+                return Err(CrmError::Constraint {
+                    entity: "client",
+                    id: id.0,
+                    message: format!(
+                        "{subsidiaries} organisations name it as parent; re-parent them first"
+                    ),
+                });
+            }
+            clients::delete(cx.tx, id)?;
+            cx.audit(
+                "client.delete",
+                "client",
+                Some(id.0),
+                &diff(&to_json(&old), &Value::Null),
+            )
+        })
+    }
+
+    /// Gives a client to another owner. Needs the assign permission on the client, and the
+    /// client with its new owner (and so the new owner's department) must still lie inside the
+    /// actor's assign level. The department stamp follows the owner in the same transaction.
+    pub fn assign_client(
+        &self,
+        ctx: &Ctx,
+        id: ClientId,
+        expected_version: i64,
+        new_owner: UserId,
+    ) -> Result<Client> {
+        self.write(ctx, |cx| {
+            let old = load_for(cx, id, Action::Assign)?;
+            ensure_version(&old, expected_version)?;
+            let owner = resolve_owner(cx, Some(new_owner), "owner_id")?;
+            let target = RecordAcl {
+                owner_id: owner.id,
+                department_id: owner.department_id,
+                open: old.open,
+            };
+            if !cx
+                .access
+                .plan(CLIENT, Action::Assign)
+                .allows_by_level(&target)
+            {
+                return Err(cx.deny(
+                    CLIENT,
+                    Action::Assign,
+                    Some(id.0),
+                    true,
+                    "new owner is outside the actor's assign scope",
+                ));
+            }
+            clients::set_owner(
+                cx.tx,
+                id,
+                expected_version,
+                owner.id,
+                owner.department_id,
+                cx.now,
+            )?;
+            finish(cx, "client.assign", &old, id)
+        })
+    }
+
+    /// Makes a person a contact of an organisation (or changes the position of an existing
+    /// link). Needs update on the organisation and read on the person.
+    pub fn link_contact(
+        &self,
+        ctx: &Ctx,
+        organization: ClientId,
+        person: ClientId,
+        position: Option<&str>,
+    ) -> Result<()> {
+        self.write(ctx, |cx| {
+            let org = load_for(cx, organization, Action::Update)?;
+            if org.kind != ClientKind::Organization {
+                return Err(CrmError::invalid(
+                    "organization_id",
+                    format!("client {organization} is not an organisation"),
+                ));
+            }
+            let p = clients::get(cx.tx, person)?
+                .filter(|p| cx.access.plan(CLIENT, Action::Read).allows(&acl_of(p)));
+            match p {
+                Some(p) if p.kind == ClientKind::Person => {}
+                _ => {
+                    return Err(CrmError::invalid(
+                        "person_id",
+                        format!("no person {person}"),
+                    ))
+                }
+            }
+            let position = crate::model::optional_text("position", position, 200)?;
+            clients::upsert_contact(cx.tx, organization, person, position.as_deref())?;
+            cx.audit(
+                "client.link_contact",
+                "client",
+                Some(organization.0),
+                &json!({"contacts": [null, {"person_id": person, "position": position}]}),
+            )
+        })
+    }
+
+    /// Removes a contact link. Needs update on the organisation.
+    pub fn unlink_contact(
+        &self,
+        ctx: &Ctx,
+        organization: ClientId,
+        person: ClientId,
+    ) -> Result<()> {
+        self.write(ctx, |cx| {
+            load_for(cx, organization, Action::Update)?;
+            if !clients::delete_contact(cx.tx, organization, person)? {
+                return Err(CrmError::invalid(
+                    "person_id",
+                    format!("client {person} is not a contact of {organization}"),
+                ));
+            }
+            cx.audit(
+                "client.unlink_contact",
+                "client",
+                Some(organization.0),
+                &json!({"contacts": [{"person_id": person}, null]}),
+            )
+        })
+    }
+}
+
+/// Validates and inserts one new client; `prefix` goes before field names in errors.
+fn create_one(
+    cx: &WriteCx<'_>,
+    new: &NewClient,
+    defs: &[crate::model::CustomField],
+    prefix: &str,
+) -> Result<ClientId> {
+    let with_prefix = |e: CrmError| match e {
+        CrmError::Validation { field, message } => CrmError::Validation {
+            field: format!("{prefix}{field}"),
+            message,
+        },
+        other => other,
+    };
+    let fields = ClientFields::from_new(new, defs).map_err(with_prefix)?;
+    let owner = resolve_owner(cx, new.owner_id, "owner_id").map_err(with_prefix)?;
+    let acl = RecordAcl {
+        owner_id: owner.id,
+        department_id: owner.department_id,
+        open: fields.open,
+    };
+    if !cx.access.plan(CLIENT, Action::Create).allows_by_level(&acl) {
+        return Err(cx.deny(
+            CLIENT,
+            Action::Create,
+            None,
+            true,
+            "the new record lies outside the actor's create level",
+        ));
+    }
+    check_parent(cx, fields.parent_id, None).map_err(with_prefix)?;
+    let id = clients::insert(cx.tx, &fields, owner.id, owner.department_id, cx.now)?;
+    let doc = clients::get(cx.tx, id)?
+        .map(|c| to_json(&c))
+        .unwrap_or(Value::Null);
+    cx.audit(
+        "client.create",
+        "client",
+        Some(id.0),
+        &diff(&Value::Null, &doc),
+    )?;
+    Ok(id)
+}
+
+/// Audits the change from `old` to the stored state of `id` and returns the new state.
+fn finish(cx: &WriteCx<'_>, action: &str, old: &Client, id: ClientId) -> Result<Client> {
+    let new = clients::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+        entity: "client",
+        id: id.0,
+    })?;
+    cx.audit(
+        action,
+        "client",
+        Some(id.0),
+        &diff(&to_json(old), &to_json(&new)),
+    )?;
+    Ok(new)
+}

@@ -1,0 +1,616 @@
+//! SQL for clients: rows, their normalised keys, the full-text index, lists, search, counts,
+//! duplicates and contact links.
+
+use super::{from_millis, json_column};
+use crate::access::{AclColumns, RecordAcl, SqlAccess, SqlPart};
+use crate::error::{CrmError, Result};
+use crate::ids::{ClientId, DepartmentId, UserId};
+use crate::model::{normalize, Client, ClientFields, ClientKind, ContactLink, MatchReason};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use std::fmt::Write;
+
+/// Permission columns of the `clients` table under the alias `c`.
+pub const ACL_COLUMNS: AclColumns = AclColumns {
+    owner: "c.owner_id",
+    department: "c.dept_id",
+    open: "c.is_open",
+};
+
+const CLIENT_COLUMNS: &str = "c.id, c.kind, c.name, c.parent_id, c.tax_id, c.registration_number, \
+     c.emails, c.phones, c.addresses, c.tags, c.custom, c.owner_id, c.dept_id, c.is_open, \
+     c.archived_at, c.version, c.created_at, c.updated_at";
+
+/// A client row as stored, before its JSON columns are decoded.
+struct RawClient {
+    id: i64,
+    kind: i64,
+    name: String,
+    parent_id: Option<ClientId>,
+    tax_id: Option<String>,
+    registration_number: Option<String>,
+    json: [String; 5],
+    owner_id: UserId,
+    department_id: DepartmentId,
+    open: bool,
+    archived_at: Option<i64>,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn raw_from_row(r: &Row<'_>) -> rusqlite::Result<RawClient> {
+    Ok(RawClient {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        name: r.get(2)?,
+        parent_id: r.get(3)?,
+        tax_id: r.get(4)?,
+        registration_number: r.get(5)?,
+        json: [r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?],
+        owner_id: r.get(11)?,
+        department_id: r.get(12)?,
+        open: r.get(13)?,
+        archived_at: r.get(14)?,
+        version: r.get(15)?,
+        created_at: r.get(16)?,
+        updated_at: r.get(17)?,
+    })
+}
+
+impl RawClient {
+    fn decode(self) -> Result<Client> {
+        let what = |col: &str| format!("clients.{col} of client {}", self.id);
+        let [emails, phones, addresses, tags, custom] = &self.json;
+        Ok(Client {
+            id: ClientId(self.id),
+            kind: ClientKind::from_i64(self.kind).ok_or_else(|| CrmError::Corrupt {
+                what: what("kind"),
+                message: format!("unknown kind {}", self.kind),
+            })?,
+            name: self.name.clone(),
+            parent_id: self.parent_id,
+            tax_id: self.tax_id.clone(),
+            registration_number: self.registration_number.clone(),
+            emails: json_column(emails, || what("emails"))?,
+            phones: json_column(phones, || what("phones"))?,
+            addresses: json_column(addresses, || what("addresses"))?,
+            tags: json_column(tags, || what("tags"))?,
+            custom: json_column(custom, || what("custom"))?,
+            owner_id: self.owner_id,
+            department_id: self.department_id,
+            open: self.open,
+            archived_at: self.archived_at.map(from_millis),
+            version: self.version,
+            created_at: from_millis(self.created_at),
+            updated_at: from_millis(self.updated_at),
+        })
+    }
+}
+
+fn collect_clients(
+    st: &mut rusqlite::CachedStatement<'_>,
+    params: &[Value],
+) -> Result<Vec<Client>> {
+    let rows = st.query_map(params_from_iter(params), raw_from_row)?;
+    let mut out = Vec::new();
+    for raw in rows {
+        out.push(raw?.decode()?);
+    }
+    Ok(out)
+}
+
+/// A client by id, whatever the acting user may see.
+pub fn get(c: &Connection, id: ClientId) -> Result<Option<Client>> {
+    let raw = c
+        .prepare_cached(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id = ?"
+        ))?
+        .query_row([id], raw_from_row)
+        .optional()?;
+    raw.map(RawClient::decode).transpose()
+}
+
+/// The permission attributes and kind of a client, without decoding the rest.
+pub fn acl(c: &Connection, id: ClientId) -> Result<Option<(RecordAcl, ClientKind)>> {
+    let row = c
+        .prepare_cached("SELECT owner_id, dept_id, is_open, kind FROM clients WHERE id = ?")?
+        .query_row([id], |r| {
+            Ok((
+                RecordAcl {
+                    owner_id: r.get(0)?,
+                    department_id: r.get(1)?,
+                    open: r.get(2)?,
+                },
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((acl, kind)) => match ClientKind::from_i64(kind) {
+            Some(k) => Ok(Some((acl, k))),
+            None => Err(CrmError::Corrupt {
+                what: format!("clients.kind of client {id}"),
+                message: format!("unknown kind {kind}"),
+            }),
+        },
+    }
+}
+
+fn json(v: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| CrmError::Corrupt {
+        what: "client document".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Inserts a client row with its keys and search document.
+pub fn insert(
+    c: &Connection,
+    f: &ClientFields,
+    owner: UserId,
+    dept: DepartmentId,
+    now: i64,
+) -> Result<ClientId> {
+    c.prepare_cached(
+        "INSERT INTO clients (kind, name, sort_name, parent_id, tax_id, registration_number, emails, phones,
+            addresses, tags, custom, owner_id, dept_id, is_open, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        f.kind.as_i64(),
+        f.name,
+        normalize::sort_key(&f.name),
+        f.parent_id,
+        f.tax_id,
+        f.registration_number,
+        json(&f.emails)?,
+        json(&f.phones)?,
+        json(&f.addresses)?,
+        json(&f.tags)?,
+        json(&f.custom)?,
+        owner,
+        dept,
+        f.open,
+        now,
+        now
+    ])?;
+    let id = ClientId(c.last_insert_rowid());
+    write_index(c, id, f, false)?;
+    Ok(id)
+}
+
+/// Rewrites the editable fields of a client if its version is still `expected`; returns
+/// whether the row was updated.
+pub fn update(
+    c: &Connection,
+    id: ClientId,
+    expected: i64,
+    f: &ClientFields,
+    now: i64,
+) -> Result<bool> {
+    let n = c
+        .prepare_cached(
+            "UPDATE clients SET name = ?, sort_name = ?, parent_id = ?, tax_id = ?, registration_number = ?,
+                emails = ?, phones = ?, addresses = ?, tags = ?, custom = ?, is_open = ?,
+                version = version + 1, updated_at = ?
+             WHERE id = ? AND version = ?",
+        )?
+        .execute(params![
+            f.name,
+            normalize::sort_key(&f.name),
+            f.parent_id,
+            f.tax_id,
+            f.registration_number,
+            json(&f.emails)?,
+            json(&f.phones)?,
+            json(&f.addresses)?,
+            json(&f.tags)?,
+            json(&f.custom)?,
+            f.open,
+            now,
+            id,
+            expected
+        ])?;
+    if n == 1 {
+        write_index(c, id, f, true)?;
+    }
+    Ok(n == 1)
+}
+
+/// Sets or clears the archive mark if the version is still `expected`.
+pub fn set_archived(
+    c: &Connection,
+    id: ClientId,
+    expected: i64,
+    at: Option<i64>,
+    now: i64,
+) -> Result<bool> {
+    Ok(c.execute(
+        "UPDATE clients SET archived = ?, archived_at = ?, version = version + 1, updated_at = ?
+         WHERE id = ? AND version = ?",
+        params![at.is_some(), at, now, id, expected],
+    )? == 1)
+}
+
+/// Gives a client to another owner and stamps the owner's department, if the version is still `expected`.
+pub fn set_owner(
+    c: &Connection,
+    id: ClientId,
+    expected: i64,
+    owner: UserId,
+    dept: DepartmentId,
+    now: i64,
+) -> Result<bool> {
+    Ok(c.execute(
+        "UPDATE clients SET owner_id = ?, dept_id = ?, version = version + 1, updated_at = ?
+         WHERE id = ? AND version = ?",
+        params![owner, dept, now, id, expected],
+    )? == 1)
+}
+
+/// Deletes a client with its keys, search document and contact links.
+pub fn delete(c: &Connection, id: ClientId) -> Result<()> {
+    c.execute("DELETE FROM client_fts WHERE rowid = ?", [id])?;
+    c.execute("DELETE FROM clients WHERE id = ?", [id])?;
+    Ok(())
+}
+
+/// Number of organisations whose parent is `id`.
+pub fn subsidiary_count(c: &Connection, id: ClientId) -> Result<i64> {
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM clients WHERE parent_id = ?")?
+            .query_row([id], |r| r.get(0))?,
+    )
+}
+
+/// The parent chain of an organisation, nearest first (bounded: a corrupt file may hold a cycle).
+pub fn ancestors(c: &Connection, id: ClientId) -> Result<Vec<ClientId>> {
+    let mut out = Vec::new();
+    let mut st = c.prepare_cached("SELECT parent_id FROM clients WHERE id = ?")?;
+    let mut cur = id;
+    while let Some(Some(p)) = st
+        .query_row([cur], |r| r.get::<_, Option<ClientId>>(0))
+        .optional()?
+    {
+        if out.contains(&p) || out.len() > 10_000 {
+            break;
+        }
+        out.push(p);
+        cur = p;
+    }
+    Ok(out)
+}
+
+/// The normalised keys of a client, as (kind, key) pairs.
+pub fn keys_of(f: &ClientFields) -> Vec<(&'static str, String)> {
+    let mut keys: Vec<(&'static str, String)> = Vec::new();
+    keys.extend(
+        f.emails
+            .iter()
+            .map(|e| ("email", normalize::email_key(&e.address))),
+    );
+    keys.extend(
+        f.phones
+            .iter()
+            .filter_map(|p| normalize::phone_key(&p.number))
+            .map(|k| ("phone", k)),
+    );
+    keys.extend(
+        [&f.tax_id, &f.registration_number]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| normalize::tax_key(t))
+            .map(|k| ("tax", k)),
+    );
+    keys.extend(normalize::name_key(&f.name).map(|k| ("name", k)));
+    keys.extend(f.tags.iter().map(|t| ("tag", normalize::tag_key(t))));
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Writes the duplicate keys and the full-text document of a client.
+fn write_index(c: &Connection, id: ClientId, f: &ClientFields, replace: bool) -> Result<()> {
+    if replace {
+        c.prepare_cached("DELETE FROM client_keys WHERE client_id = ?")?
+            .execute([id])?;
+        c.prepare_cached("DELETE FROM client_fts WHERE rowid = ?")?
+            .execute([id])?;
+    }
+    let mut st =
+        c.prepare_cached("INSERT INTO client_keys (kind, key, client_id) VALUES (?, ?, ?)")?;
+    for (kind, key) in keys_of(f) {
+        st.execute(params![kind, key, id])?;
+    }
+    let emails: Vec<&str> = f.emails.iter().map(|e| e.address.as_str()).collect();
+    let phones: Vec<String> = f
+        .phones
+        .iter()
+        .flat_map(|p| {
+            [
+                p.number.clone(),
+                normalize::phone_key(&p.number).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let ids: Vec<String> = [&f.tax_id, &f.registration_number]
+        .into_iter()
+        .flatten()
+        .flat_map(|t| [t.clone(), normalize::tax_key(t).unwrap_or_default()])
+        .collect();
+    c.prepare_cached(
+        "INSERT INTO client_fts (rowid, name, emails, phones, ids) VALUES (?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        id,
+        f.name,
+        emails.join(" "),
+        phones.join(" "),
+        ids.join(" ")
+    ])?;
+    Ok(())
+}
+
+/// Conditions of a list or search besides permissions, as SQL over alias `c`.
+#[derive(Clone, Debug, Default)]
+pub struct Conditions {
+    /// AND-ed conditions.
+    pub parts: Vec<SqlPart>,
+}
+
+impl Conditions {
+    /// Adds `sql` (with `?` placeholders) and its parameters.
+    pub fn push(&mut self, sql: impl Into<String>, params: Vec<Value>) {
+        self.parts.push(SqlPart {
+            sql: sql.into(),
+            params,
+        });
+    }
+
+    fn render(&self, out: &mut String, params: &mut Vec<Value>) {
+        for p in &self.parts {
+            write!(out, " AND ({})", p.sql).ok();
+            params.extend(p.params.iter().cloned());
+        }
+    }
+
+    /// Only clients of this kind.
+    pub fn kind(&mut self, kind: ClientKind) {
+        self.push("c.kind = ?", vec![Value::Integer(kind.as_i64())]);
+    }
+
+    /// Only clients stamped with `d` or a department below it.
+    pub fn department_subtree(&mut self, d: DepartmentId) {
+        self.push(
+            "c.dept_id IN (SELECT descendant FROM department_closure WHERE ancestor = ?)",
+            vec![Value::Integer(d.0)],
+        );
+    }
+
+    /// Only clients carrying this tag key.
+    pub fn tag(&mut self, tag_key: String) {
+        self.push(
+            "c.id IN (SELECT client_id FROM client_keys WHERE kind = 'tag' AND key = ?)",
+            vec![Value::Text(tag_key)],
+        );
+    }
+
+    /// A comparison on a JSON path of the custom document; `op` is one of `= < <= > >=`.
+    pub fn custom(&mut self, path: String, op: &'static str, value: Value) {
+        self.push(
+            format!("json_extract(c.custom, ?) {op} ?"),
+            vec![Value::Text(path), value],
+        );
+    }
+}
+
+/// One keyset page of clients in name order: one bounded sub-query per permission branch,
+/// merged. `after` is the (sort name, id) of the last row of the previous page.
+pub fn list_page(
+    c: &Connection,
+    access: &SqlAccess,
+    archived: bool,
+    cond: &Conditions,
+    after: Option<(&str, i64)>,
+    limit: usize,
+) -> Result<Vec<Client>> {
+    let mut sql = String::from("WITH page(id, sort_name) AS (");
+    let mut params: Vec<Value> = Vec::new();
+    for (i, branch) in access.branches.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" UNION ");
+        }
+        write!(
+            sql,
+            "SELECT * FROM (SELECT c.id, c.sort_name FROM clients c WHERE ({}) AND c.archived = ? AND {}",
+            branch.sql, access.deny.sql
+        )
+        .ok();
+        params.extend(branch.params.iter().cloned());
+        params.push(Value::Integer(i64::from(archived)));
+        params.extend(access.deny.params.iter().cloned());
+        cond.render(&mut sql, &mut params);
+        if let Some((name, id)) = after {
+            sql.push_str(" AND (c.sort_name, c.id) > (?, ?)");
+            params.push(Value::Text(name.to_string()));
+            params.push(Value::Integer(id));
+        }
+        sql.push_str(" ORDER BY c.sort_name, c.id LIMIT ?)");
+        params.push(Value::Integer(limit as i64));
+    }
+    write!(
+        sql,
+        ") SELECT {CLIENT_COLUMNS} FROM page JOIN clients c ON c.id = page.id ORDER BY page.sort_name, page.id LIMIT ?"
+    )
+    .ok();
+    params.push(Value::Integer(limit as i64));
+    collect_clients(&mut c.prepare_cached(&sql)?, &params)
+}
+
+/// Counts the clients matching, stopping at `cap`.
+pub fn count(
+    c: &Connection,
+    access: &SqlAccess,
+    archived: bool,
+    cond: &Conditions,
+    cap: u64,
+) -> Result<u64> {
+    let pred = access.predicate();
+    let mut sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM clients c WHERE {} AND c.archived = ?",
+        pred.sql
+    );
+    let mut params = pred.params;
+    params.push(Value::Integer(i64::from(archived)));
+    cond.render(&mut sql, &mut params);
+    sql.push_str(" LIMIT ?)");
+    params.push(Value::Integer(i64::try_from(cap).unwrap_or(i64::MAX)));
+    let n: i64 = c
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(&params), |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
+/// One page of full-text matches, newest first. The match set is walked in rowid order and
+/// never ranked, so its cost is bounded by the page, not by the number of matches.
+pub fn search_page(
+    c: &Connection,
+    access: &SqlAccess,
+    fts_query: &str,
+    archived: bool,
+    cond: &Conditions,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<Vec<Client>> {
+    let pred = access.predicate();
+    let mut sql = format!(
+        "SELECT {CLIENT_COLUMNS} FROM client_fts f JOIN clients c ON c.id = f.rowid
+         WHERE client_fts MATCH ? AND f.rowid < ? AND c.archived = ? AND {}",
+        pred.sql
+    );
+    let mut params = vec![
+        Value::Text(fts_query.to_string()),
+        Value::Integer(before.unwrap_or(i64::MAX)),
+        Value::Integer(i64::from(archived)),
+    ];
+    params.extend(pred.params);
+    cond.render(&mut sql, &mut params);
+    sql.push_str(" ORDER BY f.rowid DESC LIMIT ?");
+    params.push(Value::Integer(limit as i64));
+    collect_clients(&mut c.prepare_cached(&sql)?, &params)
+}
+
+/// Readable clients sharing an identifying key with `keys`, other than `exclude`, with the kinds
+/// of keys they share.
+pub fn duplicates(
+    c: &Connection,
+    access: &SqlAccess,
+    keys: &[(&'static str, String)],
+    exclude: Option<ClientId>,
+    limit: usize,
+) -> Result<Vec<(Client, Vec<MatchReason>)>> {
+    let keys: Vec<&(&'static str, String)> = keys.iter().filter(|(k, _)| *k != "tag").collect();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pred = access.predicate();
+    let pairs = vec!["(?, ?)"; keys.len()].join(", ");
+    let sql = format!(
+        "WITH hits(id, kinds) AS (
+            SELECT k.client_id, group_concat(DISTINCT k.kind) FROM client_keys k
+            WHERE (k.kind, k.key) IN (VALUES {pairs}) AND k.client_id IS NOT ?
+            GROUP BY k.client_id)
+         SELECT {CLIENT_COLUMNS}, hits.kinds FROM hits JOIN clients c ON c.id = hits.id
+         WHERE {} ORDER BY c.id LIMIT ?",
+        pred.sql
+    );
+    let mut params: Vec<Value> = Vec::new();
+    for (k, v) in &keys {
+        params.push(Value::Text((*k).to_string()));
+        params.push(Value::Text(v.clone()));
+    }
+    params.push(exclude.map_or(Value::Null, |id| Value::Integer(id.0)));
+    params.extend(pred.params);
+    params.push(Value::Integer(limit as i64));
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(params_from_iter(&params), |r| {
+        Ok((raw_from_row(r)?, r.get::<_, String>(18)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (raw, kinds) = row?;
+        let mut reasons: Vec<MatchReason> = kinds
+            .split(',')
+            .filter_map(|k| match k {
+                "tax" => Some(MatchReason::TaxId),
+                "email" => Some(MatchReason::Email),
+                "phone" => Some(MatchReason::Phone),
+                "name" => Some(MatchReason::Name),
+                _ => None,
+            })
+            .collect();
+        reasons.sort();
+        out.push((raw.decode()?, reasons));
+    }
+    Ok(out)
+}
+
+// ---- contact links ----
+
+/// Links a person to an organisation, or updates the position of an existing link.
+pub fn upsert_contact(
+    c: &Connection,
+    org: ClientId,
+    person: ClientId,
+    position: Option<&str>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO contact_links (organization_id, person_id, position) VALUES (?1, ?2, ?3)
+         ON CONFLICT (organization_id, person_id) DO UPDATE SET position = ?3",
+        params![org, person, position],
+    )?;
+    Ok(())
+}
+
+/// Removes a link; returns whether it existed.
+pub fn delete_contact(c: &Connection, org: ClientId, person: ClientId) -> Result<bool> {
+    Ok(c.execute(
+        "DELETE FROM contact_links WHERE organization_id = ? AND person_id = ?",
+        params![org, person],
+    )? == 1)
+}
+
+/// The links of an organisation (`by_person = false`) or of a person, restricted to linked
+/// clients that `access` lets the user read.
+pub fn contacts(
+    c: &Connection,
+    access: &SqlAccess,
+    id: ClientId,
+    by_person: bool,
+) -> Result<Vec<ContactLink>> {
+    let pred = access.predicate();
+    let (mine, other) = if by_person {
+        ("person_id", "organization_id")
+    } else {
+        ("organization_id", "person_id")
+    };
+    let sql = format!(
+        "SELECT l.organization_id, l.person_id, l.position FROM contact_links l
+         JOIN clients c ON c.id = l.{other}
+         WHERE l.{mine} = ? AND {} ORDER BY c.sort_name, c.id",
+        pred.sql
+    );
+    let mut params = vec![Value::Integer(id.0)];
+    params.extend(pred.params);
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(params_from_iter(&params), |r| {
+        Ok(ContactLink {
+            organization_id: r.get(0)?,
+            person_id: r.get(1)?,
+            position: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
