@@ -62,3 +62,23 @@ typed_id!(
     /// An entry of the audit log.
     AuditId
 );
+typed_id!(
+    /// A pipeline (sales funnel).
+    PipelineId
+);
+typed_id!(
+    /// A stage of a pipeline.
+    StageId
+);
+typed_id!(
+    /// A deal.
+    DealId
+);
+typed_id!(
+    /// An activity: task, call, meeting, e-mail or note.
+    ActivityId
+);
+typed_id!(
+    /// An automation rule.
+    RuleId
+);

@@ -38,6 +38,8 @@ mod crm;
 mod error;
 pub mod ids;
 pub mod model;
+pub mod money;
+pub mod period;
 pub mod service;
 mod store;
 

@@ -11,16 +11,22 @@ use std::fmt;
 pub enum EntityType {
     /// Organisations and persons.
     Client,
+    /// Deals in pipelines.
+    Deal,
+    /// Tasks, calls, meetings, e-mails and notes.
+    Activity,
 }
 
 impl EntityType {
     /// Every entity type, in a stable order.
-    pub const ALL: [EntityType; 1] = [EntityType::Client];
+    pub const ALL: [EntityType; 3] = [EntityType::Client, EntityType::Deal, EntityType::Activity];
 
     /// The stable lower-case name stored in the database and used in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             EntityType::Client => "client",
+            EntityType::Deal => "deal",
+            EntityType::Activity => "activity",
         }
     }
 
@@ -58,11 +64,13 @@ pub enum Action {
     Import,
     /// Give the record to another owner.
     Assign,
+    /// Move a deal to another stage of its pipeline.
+    ChangeStage,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Read,
         Action::Create,
         Action::Update,
@@ -70,6 +78,7 @@ impl Action {
         Action::Export,
         Action::Import,
         Action::Assign,
+        Action::ChangeStage,
     ];
 
     /// The stable lower-case name stored in the database and used in JSON.
@@ -82,6 +91,7 @@ impl Action {
             Action::Export => "export",
             Action::Import => "import",
             Action::Assign => "assign",
+            Action::ChangeStage => "change_stage",
         }
     }
 

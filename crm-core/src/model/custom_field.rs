@@ -123,18 +123,14 @@ fn validate_money(value: &Value, field: &str) -> Result<()> {
             "expected an integer number of minor units",
         ));
     }
+    let currency_field = format!("{field}.currency");
     match obj.get("currency").and_then(Value::as_str) {
-        Some(c) if is_currency_code(c) => Ok(()),
-        _ => Err(CrmError::invalid(
-            format!("{field}.currency"),
-            "expected a three-letter upper-case ISO 4217 code",
+        Some(c) => crate::money::Currency::parse(c, &currency_field).map(drop),
+        None => Err(CrmError::invalid(
+            currency_field,
+            "expected an ISO 4217 code such as EUR",
         )),
     }
-}
-
-/// Shape check of an ISO 4217 code: three upper-case ASCII letters.
-pub fn is_currency_code(c: &str) -> bool {
-    c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 /// Parses `YYYY-MM-DD` into a real calendar date.

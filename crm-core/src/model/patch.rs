@@ -21,6 +21,14 @@ impl<T> Patch<T> {
         matches!(self, Patch::Keep)
     }
 
+    /// The new value if set, else `old`.
+    pub fn or_keep(&self, old: T) -> T
+    where
+        T: Clone,
+    {
+        self.as_set().cloned().unwrap_or(old)
+    }
+
     /// The new value, if any.
     pub fn as_set(&self) -> Option<&T> {
         match self {

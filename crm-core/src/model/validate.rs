@@ -4,7 +4,7 @@
 use crate::error::{CrmError, Result};
 use crate::ids::ClientId;
 use crate::model::{
-    normalize, Address, Client, ClientKind, ClientUpdate, CustomField, Email, NewClient, Patch,
+    normalize, Address, Client, ClientKind, ClientUpdate, CustomField, Email, NewClient,
     Phone,
 };
 use serde_json::Value;
@@ -227,29 +227,18 @@ impl ClientFields {
 
     /// Applies an update to these (stored) fields and validates the result.
     pub fn apply(&self, u: &ClientUpdate, defs: &[CustomField]) -> Result<Self> {
-        fn set<T: Clone>(p: &Patch<T>, old: &T) -> T {
-            p.as_set().cloned().unwrap_or_else(|| old.clone())
-        }
-        let mut custom = self.custom.clone();
-        for (k, v) in &u.custom {
-            if v.is_null() {
-                custom.remove(k);
-            } else {
-                custom.insert(k.clone(), v.clone());
-            }
-        }
         let next = ClientFields {
             kind: self.kind,
-            name: set(&u.name, &self.name),
-            parent_id: set(&u.parent_id, &self.parent_id),
-            tax_id: set(&u.tax_id, &self.tax_id),
-            registration_number: set(&u.registration_number, &self.registration_number),
-            emails: set(&u.emails, &self.emails),
-            phones: set(&u.phones, &self.phones),
-            addresses: set(&u.addresses, &self.addresses),
-            tags: set(&u.tags, &self.tags),
-            custom,
-            open: set(&u.open, &self.open),
+            name: u.name.or_keep(self.name.clone()),
+            parent_id: u.parent_id.or_keep(self.parent_id),
+            tax_id: u.tax_id.or_keep(self.tax_id.clone()),
+            registration_number: u.registration_number.or_keep(self.registration_number.clone()),
+            emails: u.emails.or_keep(self.emails.clone()),
+            phones: u.phones.or_keep(self.phones.clone()),
+            addresses: u.addresses.or_keep(self.addresses.clone()),
+            tags: u.tags.or_keep(self.tags.clone()),
+            custom: merge_custom(&self.custom, &u.custom),
+            open: u.open.or_keep(self.open),
         };
         next.validated(defs)
     }
@@ -311,6 +300,19 @@ impl ClientFields {
             open: self.open,
         })
     }
+}
+
+/// Applies a custom-value patch: a key set to a value overwrites, a key set to `null` removes.
+pub(crate) fn merge_custom(old: &BTreeMap<String, Value>, patch: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    let mut out = old.clone();
+    for (k, v) in patch {
+        if v.is_null() {
+            out.remove(k);
+        } else {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 /// Checks custom values: every key defined, every value of its type, every required field set.

@@ -30,7 +30,7 @@ const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 const MAX_DUPLICATES: usize = 50;
 
-fn page_limit(limit: Option<u32>) -> Result<usize> {
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<usize> {
     match limit.unwrap_or(DEFAULT_LIMIT) {
         n @ 1..=MAX_LIMIT => Ok(n as usize),
         n => Err(CrmError::invalid(
@@ -272,7 +272,7 @@ impl Crm {
 }
 
 /// Trims a fetched `limit + 1` rows to `limit` and makes the cursor of the last one.
-fn paginate<T>(items: &mut Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
+pub(crate) fn paginate<T>(items: &mut Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
     let more = items.len() > limit;
     items.truncate(limit);
     let next = if more { items.last().map(cursor) } else { None };

@@ -8,37 +8,13 @@ use crate::crm::{Crm, WriteCx};
 use crate::error::{CrmError, Result};
 use crate::ids::{ClientId, UserId};
 use crate::model::{Client, ClientFields, ClientKind, ClientUpdate, NewClient};
-use crate::store::{clients, custom_fields, org};
+use crate::store::{activities, clients, custom_fields, deals};
 use crate::Ctx;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use super::{check_version, diff, resolve_owner, to_json};
 
 const CLIENT: EntityType = EntityType::Client;
-
-/// `{field: [old, new]}` for every top-level field that differs (bookkeeping fields excluded).
-pub(crate) fn diff(old: &Value, new: &Value) -> Value {
-    const SKIP: [&str; 3] = ["version", "updated_at", "created_at"];
-    let empty = Map::new();
-    let old = old.as_object().unwrap_or(&empty);
-    let new = new.as_object().unwrap_or(&empty);
-    let mut out = Map::new();
-    for key in old.keys().chain(new.keys()) {
-        if SKIP.contains(&key.as_str()) || out.contains_key(key) {
-            continue;
-        }
-        let (a, b) = (
-            old.get(key).unwrap_or(&Value::Null),
-            new.get(key).unwrap_or(&Value::Null),
-        );
-        if a != b {
-            out.insert(key.clone(), json!([a, b]));
-        }
-    }
-    Value::Object(out)
-}
-
-fn to_json(c: &Client) -> Value {
-    serde_json::to_value(c).unwrap_or(Value::Null)
-}
 
 /// Loads a client the actor may perform `action` on (`NotFound` when it may not read it).
 fn load_for(cx: &WriteCx<'_>, id: ClientId, action: Action) -> Result<Client> {
@@ -56,18 +32,6 @@ fn acl_of(c: &Client) -> RecordAcl {
         department_id: c.department_id,
         open: c.open,
     }
-}
-
-fn ensure_version(client: &Client, expected: i64) -> Result<()> {
-    if client.version != expected {
-        return Err(CrmError::Conflict {
-            entity: "client",
-            id: client.id.0,
-            expected,
-            actual: client.version,
-        });
-    }
-    Ok(())
 }
 
 /// Checks that `parent` can be the parent of `child` (`None` for a new client): it exists, the
@@ -88,25 +52,6 @@ fn check_parent(cx: &WriteCx<'_>, parent: Option<ClientId>, child: Option<Client
         }
     }
     Ok(())
-}
-
-/// The owner of a new client: the given one or the acting user. Must be an active user.
-fn resolve_owner(
-    cx: &WriteCx<'_>,
-    given: Option<UserId>,
-    field: &str,
-) -> Result<crate::model::User> {
-    let id = given
-        .or(cx.ctx.user_id())
-        .ok_or_else(|| CrmError::invalid(field, "required in the system context"))?;
-    match org::user(cx.tx, id)? {
-        Some(u) if u.active => Ok(u),
-        Some(_) => Err(CrmError::invalid(
-            field,
-            format!("user {id} is deactivated"),
-        )),
-        None => Err(CrmError::invalid(field, format!("no user {id}"))),
-    }
 }
 
 impl Crm {
@@ -160,7 +105,7 @@ impl Crm {
     ) -> Result<Client> {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Update)?;
-            ensure_version(&old, expected_version)?;
+            check_version("client", id.0, old.version, expected_version)?;
             let defs = custom_fields::list(cx.tx, CLIENT)?;
             let fields = ClientFields::from_stored(&old).apply(update, &defs)?;
             // Making a record open or closed changes who may read it; the result must still be
@@ -208,7 +153,7 @@ impl Crm {
     ) -> Result<Client> {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Update)?;
-            ensure_version(&old, expected_version)?;
+            check_version("client", id.0, old.version, expected_version)?;
             if old.archived_at.is_some() == archive {
                 let state = if archive {
                     "already archived"
@@ -242,18 +187,21 @@ impl Crm {
     }
 
     /// Deletes a client for good (needs the delete permission). Refused while organisations name
-    /// it as their parent. Its contact links go with it.
+    /// it as their parent or deals or activities refer to it (archive it instead). Its contact
+    /// links go with it.
     pub fn delete_client(&self, ctx: &Ctx, id: ClientId, expected_version: i64) -> Result<()> {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Delete)?;
-            ensure_version(&old, expected_version)?;
+            check_version("client", id.0, old.version, expected_version)?;
             let subsidiaries = clients::subsidiary_count(cx.tx, id)?;
-            if subsidiaries > 0 {
+            let deals = deals::count_for_client(cx.tx, id)?;
+            let activities = activities::count_for_client(cx.tx, id)?;
+            if subsidiaries + deals + activities > 0 {
                 return Err(CrmError::Constraint {
                     entity: "client",
                     id: id.0,
                     message: format!(
-                        "{subsidiaries} organisations name it as parent; re-parent them first"
+                        "still referenced by {subsidiaries} subsidiaries, {deals} deals and {activities} activities; archive it instead"
                     ),
                 });
             }
@@ -279,7 +227,7 @@ impl Crm {
     ) -> Result<Client> {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Assign)?;
-            ensure_version(&old, expected_version)?;
+            check_version("client", id.0, old.version, expected_version)?;
             let owner = resolve_owner(cx, Some(new_owner), "owner_id")?;
             let target = RecordAcl {
                 owner_id: owner.id,

@@ -16,6 +16,12 @@ impl Crm {
         self.write(ctx, |cx| {
             cx.require_admin("define_custom_field")?;
             new.validate()?;
+            let table = custom_fields::table_of(new.entity).ok_or_else(|| {
+                CrmError::invalid(
+                    "entity",
+                    format!("{} records have no custom fields", new.entity),
+                )
+            })?;
             let existing = custom_fields::list(cx.tx, new.entity)?;
             if existing.iter().any(|f| f.key == new.key) {
                 return Err(CrmError::invalid(
@@ -23,7 +29,7 @@ impl Crm {
                     format!("{:?} is already defined for {}", new.key, new.entity),
                 ));
             }
-            if new.required && custom_fields::record_count(cx.tx, new.entity)? > 0 {
+            if new.required && custom_fields::record_count(cx.tx, table)? > 0 {
                 return Err(CrmError::invalid(
                     "required",
                     "a required field can only be added before any record exists",
@@ -67,9 +73,11 @@ impl Crm {
                     entity: "custom_field",
                     id: id.0,
                 })?;
-            match entity {
-                EntityType::Client => custom_fields::delete_client_field(cx.tx, id, &field.key)?,
-            }
+            let table = custom_fields::table_of(entity).ok_or(CrmError::NotFound {
+                entity: "custom_field",
+                id: id.0,
+            })?;
+            custom_fields::delete(cx.tx, table, id, &field.key)?;
             cx.audit(
                 "custom_field.delete",
                 "custom_field",

@@ -3,6 +3,64 @@
 
 pub mod audit;
 pub mod client_queries;
+mod deals;
+mod activities;
 mod clients;
 mod custom_fields;
 mod org;
+mod pipelines;
+mod settings;
+
+use crate::crm::WriteCx;
+use crate::error::{CrmError, Result};
+use crate::ids::UserId;
+use crate::model::User;
+use crate::store::org as org_store;
+use serde_json::{json, Map, Value};
+
+/// `{field: [old, new]}` for every top-level field that differs (bookkeeping fields excluded).
+pub(crate) fn diff(old: &Value, new: &Value) -> Value {
+    const SKIP: [&str; 3] = ["version", "updated_at", "created_at"];
+    let empty = Map::new();
+    let old = old.as_object().unwrap_or(&empty);
+    let new = new.as_object().unwrap_or(&empty);
+    let mut out = Map::new();
+    for key in old.keys().chain(new.keys()) {
+        if SKIP.contains(&key.as_str()) || out.contains_key(key) {
+            continue;
+        }
+        let (a, b) = (
+            old.get(key).unwrap_or(&Value::Null),
+            new.get(key).unwrap_or(&Value::Null),
+        );
+        if a != b {
+            out.insert(key.clone(), json!([a, b]));
+        }
+    }
+    Value::Object(out)
+}
+
+/// A record as a JSON document, for audit diffs.
+pub(crate) fn to_json(record: &impl serde::Serialize) -> Value {
+    serde_json::to_value(record).unwrap_or(Value::Null)
+}
+
+/// The owner of a new record: the given one or the acting user. Must be an active user.
+pub(crate) fn resolve_owner(cx: &WriteCx<'_>, given: Option<UserId>, field: &str) -> Result<User> {
+    let id = given
+        .or(cx.ctx.user_id())
+        .ok_or_else(|| CrmError::invalid(field, "required in the system context"))?;
+    match org_store::user(cx.tx, id)? {
+        Some(u) if u.active => Ok(u),
+        Some(_) => Err(CrmError::invalid(field, format!("user {id} is deactivated"))),
+        None => Err(CrmError::invalid(field, format!("no user {id}"))),
+    }
+}
+
+/// `Conflict` unless the stored version is the one the caller based its change on.
+pub(crate) fn check_version(entity: &'static str, id: i64, actual: i64, expected: i64) -> Result<()> {
+    if actual != expected {
+        return Err(CrmError::Conflict { entity, id, expected, actual });
+    }
+    Ok(())
+}

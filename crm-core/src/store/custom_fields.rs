@@ -77,20 +77,30 @@ pub fn insert(c: &Connection, f: &NewCustomField) -> Result<CustomFieldId> {
     Ok(CustomFieldId(c.last_insert_rowid()))
 }
 
-/// Deletes a definition and strips its values from every client.
-pub fn delete_client_field(c: &Connection, id: CustomFieldId, key: &str) -> Result<()> {
+/// The table whose rows carry custom values of `entity`; `None` for entity types without
+/// custom fields.
+pub fn table_of(entity: EntityType) -> Option<&'static str> {
+    match entity {
+        EntityType::Client => Some("clients"),
+        EntityType::Deal => Some("deals"),
+        EntityType::Activity => None,
+    }
+}
+
+/// Deletes a definition and strips its values from every record of `table`.
+pub fn delete(c: &Connection, table: &'static str, id: CustomFieldId, key: &str) -> Result<()> {
     c.execute(
-        "UPDATE clients SET custom = json_remove(custom, ?), version = version + 1
-         WHERE json_type(custom, ?) IS NOT NULL",
-        params![format!("$.{key}"), format!("$.{key}")],
+        &format!(
+            "UPDATE {table} SET custom = json_remove(custom, ?1), version = version + 1
+             WHERE json_type(custom, ?1) IS NOT NULL"
+        ),
+        [format!("$.{key}")],
     )?;
     c.execute("DELETE FROM custom_fields WHERE id = ?", [id])?;
     Ok(())
 }
 
-/// Number of stored records of an entity type (a required field may only be added when zero).
-pub fn record_count(c: &Connection, entity: EntityType) -> Result<i64> {
-    match entity {
-        EntityType::Client => Ok(c.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?),
-    }
+/// Number of rows of `table` (a required field may only be added while it is empty).
+pub fn record_count(c: &Connection, table: &'static str) -> Result<i64> {
+    Ok(c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
 }

@@ -2,11 +2,15 @@
 //! rendering of access plans in `access::sql`), so another backend can be added without touching
 //! the domain code.
 
+pub(crate) mod activities;
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod custom_fields;
+pub(crate) mod deals;
 pub(crate) mod migrations;
 pub(crate) mod org;
+pub(crate) mod pipelines;
+pub(crate) mod settings;
 mod pool;
 
 pub(crate) use pool::{lock, Pool};

@@ -148,12 +148,14 @@ pub fn delete_department(c: &Connection, id: DepartmentId) -> Result<()> {
     Ok(())
 }
 
-/// What still uses a department: (child departments, members, stamped clients).
+/// What still uses a department: (child departments, members, stamped records).
 pub fn department_usage(c: &Connection, id: DepartmentId) -> Result<(i64, i64, i64)> {
     Ok(c.query_row(
         "SELECT (SELECT count(*) FROM departments WHERE parent_id = ?1),
                 (SELECT count(*) FROM users WHERE dept_id = ?1),
-                (SELECT count(*) FROM clients WHERE dept_id = ?1)",
+                (SELECT count(*) FROM clients WHERE dept_id = ?1)
+                + (SELECT count(*) FROM deals WHERE dept_id = ?1)
+                + (SELECT count(*) FROM activities WHERE dept_id = ?1)",
         [id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?)

@@ -1,0 +1,4 @@
+//! Helpers shared by the macro benches.
+
+pub mod fixture;
+pub mod measure;

@@ -1,0 +1,346 @@
+//! Deals: create, read, list, update, move through stages, reassign, delete. Every stage change
+//! is checked against the stage's rules before anything is written and recorded as an event in
+//! the same transaction.
+
+use super::{check_version, diff, resolve_owner, to_json};
+use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
+use crate::crm::{Access, Crm, WriteCx};
+use crate::error::{CrmError, Result};
+use crate::ids::{ClientId, DealId, UserId};
+use crate::model::{
+    merge_custom, optional_text, require_text, validate_custom, ClientKind, Deal, DealQuery, DealUpdate, NewDeal,
+    Page, Pipeline, RequiredField, Stage, StageEvent, StageKind, StageMove,
+};
+use crate::period::month_number;
+use crate::store::deals::{self, DealFilter, DealRow, StageChange};
+use crate::store::{clients, custom_fields, pipelines, settings};
+use crate::Ctx;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::Connection;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const DEAL: EntityType = EntityType::Deal;
+
+fn acl_of(d: &Deal) -> RecordAcl {
+    RecordAcl { owner_id: d.owner_id, department_id: d.department_id, open: d.open }
+}
+
+/// The validated editable fields of a deal.
+struct DealFields {
+    title: String,
+    client_id: Option<ClientId>,
+    contact_id: Option<ClientId>,
+    amount_minor: i64,
+    currency: crate::money::Currency,
+    probability_override: Option<u8>,
+    expected_close_date: Option<NaiveDate>,
+    open: bool,
+    custom: BTreeMap<String, Value>,
+}
+
+impl DealFields {
+    fn row<'a>(&'a self, pipeline: &Pipeline, stage: &Stage, owner: UserId, dept: crate::ids::DepartmentId) -> DealRow<'a> {
+        DealRow {
+            title: &self.title,
+            client_id: self.client_id,
+            contact_id: self.contact_id,
+            pipeline_id: pipeline.id,
+            stage_id: stage.id,
+            status: stage.kind,
+            amount_minor: self.amount_minor,
+            currency: &self.currency,
+            probability_override: self.probability_override,
+            expected_close: self.expected_close_date.map(|d| d.to_string()),
+            expected_month: self.expected_close_date.map(month_number),
+            owner_id: owner,
+            dept_id: dept,
+            open: self.open,
+            custom: serde_json::to_string(&self.custom).unwrap_or_else(|_| "{}".into()),
+        }
+    }
+
+    fn validate(self, cx: &WriteCx<'_>) -> Result<Self> {
+        let title = require_text("title", &self.title, 300)?;
+        if self.amount_minor < 0 {
+            return Err(CrmError::invalid("amount_minor", "must not be negative"));
+        }
+        if self.probability_override.is_some_and(|p| p > 100) {
+            return Err(CrmError::invalid("probability_override", "must be 0-100"));
+        }
+        validate_custom(&self.custom, &custom_fields::list(cx.tx, DEAL)?)?;
+        let readable = |id: ClientId| -> Result<Option<ClientKind>> {
+            Ok(clients::acl(cx.tx, id)?
+                .filter(|(acl, _)| cx.access.plan(EntityType::Client, Action::Read).allows(acl))
+                .map(|(_, kind)| kind))
+        };
+        if let Some(c) = self.client_id {
+            if readable(c)?.is_none() {
+                return Err(CrmError::invalid("client_id", format!("no client {c}")));
+            }
+        }
+        if let Some(p) = self.contact_id {
+            if readable(p)? != Some(ClientKind::Person) {
+                return Err(CrmError::invalid("contact_id", format!("no person {p}")));
+            }
+        }
+        Ok(DealFields { title, ..self })
+    }
+
+    /// Checks the fields a stage requires for entry.
+    fn check_required(&self, stage: &Stage) -> Result<()> {
+        for r in &stage.required_fields {
+            let (present, field) = match r {
+                RequiredField::Amount => (self.amount_minor > 0, "amount_minor".to_string()),
+                RequiredField::ExpectedCloseDate => (self.expected_close_date.is_some(), "expected_close_date".into()),
+                RequiredField::Client => (self.client_id.is_some(), "client_id".into()),
+                RequiredField::ContactPerson => (self.contact_id.is_some(), "contact_id".into()),
+                RequiredField::Custom(k) => (self.custom.contains_key(k), format!("custom.{k}")),
+            };
+            if !present {
+                return Err(CrmError::invalid(field, format!("is required to enter stage {:?}", stage.name)));
+            }
+        }
+        Ok(())
+    }
+
+    fn of(d: &Deal) -> Self {
+        DealFields {
+            title: d.title.clone(),
+            client_id: d.client_id,
+            contact_id: d.contact_id,
+            amount_minor: d.amount_minor,
+            currency: d.currency.clone(),
+            probability_override: d.probability_override,
+            expected_close_date: d.expected_close_date,
+            open: d.open,
+            custom: d.custom.clone(),
+        }
+    }
+}
+
+/// A past (or present) instant supplied by the caller; `field` names it.
+fn past_instant(at: Option<DateTime<Utc>>, now: i64, field: &str) -> Result<i64> {
+    match at.map(|t| t.timestamp_millis()) {
+        Some(t) if t > now => Err(CrmError::invalid(field, "must not be in the future")),
+        Some(t) => Ok(t),
+        None => Ok(now),
+    }
+}
+
+fn load_for(cx: &WriteCx<'_>, id: DealId, action: Action) -> Result<Deal> {
+    let deal = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "deal", id: id.0 })?;
+    cx.check(DEAL, action, id.0, &acl_of(&deal))?;
+    Ok(deal)
+}
+
+fn pipeline_of(c: &Connection, deal: &Deal) -> Result<Pipeline> {
+    pipelines::get(c, deal.pipeline_id)?.ok_or(CrmError::Corrupt {
+        what: format!("deal {}", deal.id),
+        message: format!("pipeline {} is missing", deal.pipeline_id),
+    })
+}
+
+fn finish(cx: &WriteCx<'_>, action: &str, old: &Deal, id: DealId) -> Result<Deal> {
+    let new = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "deal", id: id.0 })?;
+    cx.audit(action, "deal", Some(id.0), &diff(&to_json(old), &to_json(&new)))?;
+    Ok(new)
+}
+
+/// The read plan of deals rendered to SQL; `None` when nothing is readable.
+pub(crate) fn deal_read_access(access: &Access) -> Option<SqlAccess> {
+    SqlAccess::render(&access.plan(DEAL, Action::Read), deals::ACL_COLUMNS)
+}
+
+impl Crm {
+    /// Creates a deal in an open stage of a pipeline (the first one by default). The stage's
+    /// required fields must be present; the deal must lie inside the actor's create level.
+    pub fn create_deal(&self, ctx: &Ctx, new: &NewDeal) -> Result<Deal> {
+        self.write(ctx, |cx| {
+            let fields = DealFields {
+                title: new.title.clone(),
+                client_id: new.client_id,
+                contact_id: new.contact_id,
+                amount_minor: new.amount_minor,
+                currency: new.currency.clone(),
+                probability_override: new.probability_override,
+                expected_close_date: new.expected_close_date,
+                open: new.open,
+                custom: new.custom.clone(),
+            }
+            .validate(cx)?;
+            let pipeline = pipelines::get(cx.tx, new.pipeline_id)?
+                .ok_or_else(|| CrmError::invalid("pipeline_id", format!("no pipeline {}", new.pipeline_id)))?;
+            let stage = match new.stage_id {
+                Some(s) => pipeline.stage(s).ok_or_else(|| CrmError::invalid("stage_id", format!("stage {s} is not in pipeline {}", pipeline.id)))?,
+                None => pipeline.stages.iter().find(|s| s.kind == StageKind::Open).ok_or_else(|| CrmError::invalid("pipeline_id", "the pipeline has no open stage"))?,
+            };
+            if stage.kind != StageKind::Open {
+                return Err(CrmError::invalid("stage_id", "a deal starts in an open stage; move it afterwards"));
+            }
+            fields.check_required(stage)?;
+            let created_at = past_instant(new.created_at, cx.now, "created_at")?;
+            let owner = resolve_owner(cx, new.owner_id, "owner_id")?;
+            let acl = RecordAcl { owner_id: owner.id, department_id: owner.department_id, open: fields.open };
+            if !cx.access.plan(DEAL, Action::Create).allows_by_level(&acl) {
+                return Err(cx.deny(DEAL, Action::Create, None, true, "the new record lies outside the actor's create level"));
+            }
+            let tz = settings::report_tz(cx.tx)?;
+            let row = fields.row(&pipeline, stage, owner.id, owner.department_id);
+            let actor = cx.ctx.user_id().map(|u| u.0);
+            let id = deals::insert(cx.tx, &row, created_at, settings::buckets(created_at, tz), cx.now, actor)?;
+            let deal = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "deal", id: id.0 })?;
+            cx.audit("deal.create", "deal", Some(id.0), &diff(&Value::Null, &to_json(&deal)))?;
+            Ok(deal)
+        })
+    }
+
+    /// A deal the actor may read; `NotFound` otherwise.
+    pub fn get_deal(&self, ctx: &Ctx, id: DealId) -> Result<Deal> {
+        self.read(ctx, |c, access| {
+            match deals::get(c, id)? {
+                Some(d) if access.plan(DEAL, Action::Read).allows(&acl_of(&d)) => Ok(d),
+                _ => Err(CrmError::NotFound { entity: "deal", id: id.0 }),
+            }
+        })
+    }
+
+    /// The stage history of a deal the actor may read, oldest first.
+    pub fn deal_history(&self, ctx: &Ctx, id: DealId) -> Result<Vec<StageEvent>> {
+        self.read(ctx, |c, access| match deals::acl(c, id)? {
+            Some(acl) if access.plan(DEAL, Action::Read).allows(&acl) => deals::events(c, id),
+            _ => Err(CrmError::NotFound { entity: "deal", id: id.0 }),
+        })
+    }
+
+    /// One page of the deals the actor may read, newest first.
+    pub fn list_deals(&self, ctx: &Ctx, q: &DealQuery) -> Result<Page<Deal>> {
+        let limit = super::client_queries::page_limit(q.limit)?;
+        let before = q
+            .after
+            .as_deref()
+            .map(|s| s.parse::<i64>().map_err(|_| CrmError::invalid("after", "not a cursor returned by a previous page")))
+            .transpose()?;
+        let filter = DealFilter {
+            pipeline_id: q.pipeline_id,
+            stage_id: q.stage_id,
+            status: q.status,
+            client_id: q.client_id,
+            owner_id: q.owner_id,
+        };
+        self.read(ctx, |c, access| {
+            let Some(sql) = deal_read_access(access) else { return Ok(Page { items: vec![], next: None }) };
+            let mut items = deals::list_page(c, &sql, &filter, before, limit + 1)?;
+            Ok(super::client_queries::paginate(&mut items, limit, |d| d.id.0.to_string()))
+        })
+    }
+
+    /// Changes a deal's fields (not its stage or owner). Fails with `Conflict` when the deal
+    /// changed since `expected_version`.
+    pub fn update_deal(&self, ctx: &Ctx, id: DealId, expected_version: i64, u: &DealUpdate) -> Result<Deal> {
+        self.write(ctx, |cx| {
+            let old = load_for(cx, id, Action::Update)?;
+            check_version("deal", id.0, old.version, expected_version)?;
+            let fields = DealFields {
+                title: u.title.or_keep(old.title.clone()),
+                client_id: u.client_id.or_keep(old.client_id),
+                contact_id: u.contact_id.or_keep(old.contact_id),
+                amount_minor: u.amount_minor.or_keep(old.amount_minor),
+                currency: u.currency.or_keep(old.currency.clone()),
+                probability_override: u.probability_override.or_keep(old.probability_override),
+                expected_close_date: u.expected_close_date.or_keep(old.expected_close_date),
+                open: u.open.or_keep(old.open),
+                custom: merge_custom(&old.custom, &u.custom),
+            }
+            .validate(cx)?;
+            cx.check(DEAL, Action::Update, id.0, &RecordAcl { open: fields.open, ..acl_of(&old) })?;
+            let pipeline = pipeline_of(cx.tx, &old)?;
+            let stage = pipeline.stage(old.stage_id).ok_or_else(|| CrmError::Corrupt { what: format!("deal {id}"), message: "stage missing".into() })?;
+            // The current stage's entry rules keep holding while the deal sits in it.
+            fields.check_required(stage)?;
+            let row = fields.row(&pipeline, stage, old.owner_id, old.department_id);
+            if !deals::update(cx.tx, id, expected_version, &row, cx.now)? {
+                return Err(CrmError::Conflict { entity: "deal", id: id.0, expected: expected_version, actual: old.version });
+            }
+            finish(cx, "deal.update", &old, id)
+        })
+    }
+
+    /// Moves a deal to another stage of its pipeline: needs the change-stage permission; the
+    /// transition must be allowed, the target's required fields present, and a lost reason given
+    /// for a lost stage. Entering a won or lost stage closes the deal; entering an open stage
+    /// from a closed one reopens it. The move is recorded as a stage event.
+    pub fn move_deal(&self, ctx: &Ctx, id: DealId, expected_version: i64, m: &StageMove) -> Result<Deal> {
+        self.write(ctx, |cx| {
+            let old = load_for(cx, id, Action::ChangeStage)?;
+            check_version("deal", id.0, old.version, expected_version)?;
+            let pipeline = pipeline_of(cx.tx, &old)?;
+            let target = pipeline
+                .stage(m.stage_id)
+                .ok_or_else(|| CrmError::invalid("stage_id", format!("stage {} is not in pipeline {}", m.stage_id, pipeline.id)))?;
+            if target.id == old.stage_id {
+                return Err(CrmError::invalid("stage_id", format!("the deal is already in stage {:?}", target.name)));
+            }
+            let from = pipeline.stage(old.stage_id);
+            if let Some(allowed) = from.and_then(|s| s.allowed_next.as_ref()) {
+                if !allowed.contains(&target.id) {
+                    return Err(CrmError::invalid(
+                        "stage_id",
+                        format!("stage {:?} cannot follow {:?}", target.name, from.map(|s| s.name.as_str()).unwrap_or("?")),
+                    ));
+                }
+            }
+            DealFields::of(&old).check_required(target)?;
+            let lost_reason = match target.kind {
+                StageKind::Lost => Some(
+                    optional_text("lost_reason", m.lost_reason.as_deref(), 500)?
+                        .ok_or_else(|| CrmError::invalid("lost_reason", format!("is required to enter lost stage {:?}", target.name)))?,
+                ),
+                _ => None,
+            };
+            let at = past_instant(m.at, cx.now, "at")?;
+            if at < old.stage_entered_at.timestamp_millis() {
+                return Err(CrmError::invalid("at", "is before the deal entered its current stage"));
+            }
+            let tz = settings::report_tz(cx.tx)?;
+            let change = StageChange {
+                to: target.id,
+                status: target.kind,
+                at,
+                closed: (target.kind != StageKind::Open).then(|| (at, settings::buckets(at, tz))),
+                lost_reason,
+            };
+            let actor = cx.ctx.user_id().map(|u| u.0);
+            if !deals::change_stage(cx.tx, id, expected_version, old.stage_id, pipeline.id, &change, cx.now, actor)? {
+                return Err(CrmError::Conflict { entity: "deal", id: id.0, expected: expected_version, actual: old.version });
+            }
+            finish(cx, "deal.change_stage", &old, id)
+        })
+    }
+
+    /// Gives a deal to another owner (assign permission; the new owner must lie inside the
+    /// actor's assign level). The department stamp follows the owner.
+    pub fn assign_deal(&self, ctx: &Ctx, id: DealId, expected_version: i64, new_owner: UserId) -> Result<Deal> {
+        self.write(ctx, |cx| {
+            let old = load_for(cx, id, Action::Assign)?;
+            check_version("deal", id.0, old.version, expected_version)?;
+            let owner = resolve_owner(cx, Some(new_owner), "owner_id")?;
+            let target = RecordAcl { owner_id: owner.id, department_id: owner.department_id, open: old.open };
+            if !cx.access.plan(DEAL, Action::Assign).allows_by_level(&target) {
+                return Err(cx.deny(DEAL, Action::Assign, Some(id.0), true, "new owner is outside the actor's assign scope"));
+            }
+            deals::set_owner(cx.tx, id, expected_version, owner.id, owner.department_id, cx.now)?;
+            finish(cx, "deal.assign", &old, id)
+        })
+    }
+
+    /// Deletes a deal with its stage history (delete permission). Its activities stay, unlinked.
+    pub fn delete_deal(&self, ctx: &Ctx, id: DealId, expected_version: i64) -> Result<()> {
+        self.write(ctx, |cx| {
+            let old = load_for(cx, id, Action::Delete)?;
+            check_version("deal", id.0, old.version, expected_version)?;
+            deals::delete(cx.tx, id)?;
+            cx.audit("deal.delete", "deal", Some(id.0), &diff(&to_json(&old), &Value::Null))
+        })
+    }
+}

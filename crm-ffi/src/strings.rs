@@ -1,0 +1,166 @@
+//! Strings and JSON across the boundary, and output parameters.
+//!
+//! - [`arg_str`] / [`arg_opt_str`]: a borrowed C string → `&str`, with a typed error for NULL
+//!   and for invalid UTF-8.
+//! - [`arg_json`]: a C string → a serde type, with a typed error that tells malformed JSON from
+//!   JSON of the wrong shape and names the path of the offending element.
+//! - [`Out`]: an output pointer, checked for NULL before any work is done and written only when
+//!   the call has succeeded.
+//! - [`crm_string_free`]: frees every string the library hands out.
+
+use crate::error::{crm_status, FfiError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::ffi::{c_char, CStr, CString};
+
+/// Borrows a required string argument for the duration of the call.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
+pub unsafe fn arg_str<'a>(p: *const c_char, name: &'static str) -> Result<&'a str, FfiError> {
+    if p.is_null() {
+        return Err(FfiError::Null(name));
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let bytes = unsafe { CStr::from_ptr(p) };
+    bytes.to_str().map_err(|e| {
+        FfiError::new(
+            crm_status::CRM_STATUS_INVALID_UTF8,
+            format!(
+                "argument `{name}` is not valid UTF-8 (bad byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Borrows an optional string argument: NULL is `None`.
+///
+/// # Safety
+/// As [`arg_str`].
+pub unsafe fn arg_opt_str<'a>(
+    p: *const c_char,
+    name: &'static str,
+) -> Result<Option<&'a str>, FfiError> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { arg_str(p, name) }.map(Some)
+    }
+}
+
+/// Parses a required JSON argument into `T`.
+///
+/// # Safety
+/// As [`arg_str`].
+pub unsafe fn arg_json<T: DeserializeOwned>(
+    p: *const c_char,
+    name: &'static str,
+) -> Result<T, FfiError> {
+    // SAFETY: forwarded contract.
+    parse_json(unsafe { arg_str(p, name) }?, name)
+}
+
+/// Parses `text` into `T`; `name` is the argument named in errors.
+pub fn parse_json<T: DeserializeOwned>(text: &str, name: &'static str) -> Result<T, FfiError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_error(name, &path, e.inner())
+    })?;
+    de.end().map_err(|e| json_error(name, ".", &e))?;
+    Ok(value)
+}
+
+fn json_error(name: &str, path: &str, e: &serde_json::Error) -> FfiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => {
+            let at = if path == "." {
+                "at the top level".to_string()
+            } else {
+                format!("at `{path}`")
+            };
+            FfiError::new(
+                crm_status::CRM_STATUS_JSON_SHAPE,
+                format!("argument `{name}` has the wrong JSON shape {at}: {e}"),
+            )
+        }
+        Category::Syntax | Category::Eof | Category::Io => FfiError::new(
+            crm_status::CRM_STATUS_MALFORMED_JSON,
+            format!("argument `{name}` is not valid JSON: {e}"),
+        ),
+    }
+}
+
+/// Serialises `value` to a newly allocated C string the caller frees with `crm_string_free`.
+pub fn to_c_json<T: Serialize + ?Sized>(value: &T) -> Result<*mut c_char, FfiError> {
+    let text = serde_json::to_string(value).map_err(|e| {
+        FfiError::new(
+            crm_status::CRM_STATUS_ERROR,
+            format!("could not encode the result as JSON: {e}"),
+        )
+    })?;
+    to_c_string(text)
+}
+
+/// Moves `text` into a newly allocated C string (JSON never holds a raw NUL; any other text
+/// with one is refused rather than cut short).
+pub fn to_c_string(text: String) -> Result<*mut c_char, FfiError> {
+    CString::new(text).map(CString::into_raw).map_err(|_| {
+        FfiError::new(
+            crm_status::CRM_STATUS_ERROR,
+            "the result holds a NUL byte and cannot be returned as a C string",
+        )
+    })
+}
+
+/// An output parameter, known to be non-NULL.
+pub struct Out<T>(*mut T);
+
+impl<T> Out<T> {
+    /// Checks an output pointer; call this before doing any work.
+    pub fn new(p: *mut T, name: &'static str) -> Result<Self, FfiError> {
+        if p.is_null() {
+            Err(FfiError::Null(name))
+        } else {
+            Ok(Out(p))
+        }
+    }
+
+    /// Writes the output. Call only once everything else has succeeded.
+    ///
+    /// # Safety
+    /// The pointer given to [`Out::new`] is valid for a write of `T`.
+    pub unsafe fn write(self, value: T) {
+        // SAFETY: non-NULL (checked in `new`) and writable by the caller's contract.
+        unsafe { self.0.write(value) }
+    }
+}
+
+impl Out<*mut c_char> {
+    /// Serialises `value` and writes the new string to the output.
+    ///
+    /// # Safety
+    /// As [`Out::write`].
+    pub unsafe fn write_json<T: Serialize + ?Sized>(self, value: &T) -> Result<(), FfiError> {
+        let s = to_c_json(value)?;
+        // SAFETY: forwarded contract.
+        unsafe { self.write(s) };
+        Ok(())
+    }
+}
+
+/// Frees a string returned by this library through a `char **out_...` parameter. NULL is
+/// accepted and ignored. Never pass a string that did not come from libcrm, never free one
+/// twice, and never release libcrm's strings with `free()`.
+#[no_mangle]
+pub unsafe extern "C" fn crm_string_free(s: *mut c_char) {
+    ffi_boundary!(on_panic = (), {
+        if !s.is_null() {
+            // SAFETY: the caller passes a string from `CString::into_raw`, once.
+            drop(unsafe { CString::from_raw(s) });
+        }
+    })
+}
