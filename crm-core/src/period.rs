@@ -53,6 +53,13 @@ pub fn month_number(d: NaiveDate) -> i64 {
     i64::from(d.year()) * 12 + i64::from(d.month0())
 }
 
+/// The first day of the month with number `year * 12 + month - 1`.
+pub fn month_start(month: i64) -> NaiveDate {
+    let year = i32::try_from(month.div_euclid(12)).unwrap_or(1970);
+    let m = u32::try_from(month.rem_euclid(12)).unwrap_or(0) + 1;
+    NaiveDate::from_ymd_opt(year, m, 1).unwrap_or(EPOCH)
+}
+
 /// The first day of the period of `grouping` that contains `d`.
 pub fn period_start(d: NaiveDate, grouping: Grouping) -> NaiveDate {
     match grouping {

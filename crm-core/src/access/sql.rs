@@ -52,6 +52,14 @@ pub struct SqlAccess {
 pub const MAX_DEPARTMENT_BRANCHES: usize = 24;
 
 impl SqlAccess {
+    /// A rendering that reaches no record (for composing queries that must still run).
+    pub fn nothing() -> SqlAccess {
+        SqlAccess {
+            branches: vec![SqlPart::new("0", vec![])],
+            deny: SqlPart::new("1", vec![]),
+        }
+    }
+
     /// Renders `plan`; `None` when it reaches no record, so the caller can skip the query.
     pub fn render(plan: &AccessPlan, cols: AclColumns) -> Option<SqlAccess> {
         if plan.is_empty() {

@@ -134,16 +134,25 @@ impl StageSpec {
 /// open stage.
 pub(crate) fn validate_stage_specs(stages: &[StageSpec]) -> Result<()> {
     if stages.is_empty() || stages.len() > 100 {
-        return Err(CrmError::invalid("stages", "a pipeline has 1 to 100 stages"));
+        return Err(CrmError::invalid(
+            "stages",
+            "a pipeline has 1 to 100 stages",
+        ));
     }
     if !stages.iter().any(|s| s.kind == StageKind::Open) {
-        return Err(CrmError::invalid("stages", "a pipeline needs at least one open stage"));
+        return Err(CrmError::invalid(
+            "stages",
+            "a pipeline needs at least one open stage",
+        ));
     }
     for (i, s) in stages.iter().enumerate() {
         let f = |name: &str| format!("stages[{i}].{name}");
         let name = require_text(&f("name"), &s.name, 100)?;
         if stages[..i].iter().any(|o| o.name.trim() == name) {
-            return Err(CrmError::invalid(f("name"), format!("duplicate stage name {name:?}")));
+            return Err(CrmError::invalid(
+                f("name"),
+                format!("duplicate stage name {name:?}"),
+            ));
         }
         if s.probability > 100 {
             return Err(CrmError::invalid(f("probability"), "must be 0-100"));
@@ -156,7 +165,10 @@ pub(crate) fn validate_stage_specs(stages: &[StageSpec]) -> Result<()> {
         }
         for (j, next) in s.allowed_next.iter().flatten().enumerate() {
             if !stages.iter().any(|o| o.name.trim() == next.trim()) {
-                return Err(CrmError::invalid(format!("stages[{i}].allowed_next[{j}]"), format!("no stage named {next:?}")));
+                return Err(CrmError::invalid(
+                    format!("stages[{i}].allowed_next[{j}]"),
+                    format!("no stage named {next:?}"),
+                ));
             }
         }
         for (j, r) in s.required_fields.iter().enumerate() {

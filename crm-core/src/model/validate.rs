@@ -4,8 +4,7 @@
 use crate::error::{CrmError, Result};
 use crate::ids::ClientId;
 use crate::model::{
-    normalize, Address, Client, ClientKind, ClientUpdate, CustomField, Email, NewClient,
-    Phone,
+    normalize, Address, Client, ClientKind, ClientUpdate, CustomField, Email, NewClient, Phone,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -232,7 +231,9 @@ impl ClientFields {
             name: u.name.or_keep(self.name.clone()),
             parent_id: u.parent_id.or_keep(self.parent_id),
             tax_id: u.tax_id.or_keep(self.tax_id.clone()),
-            registration_number: u.registration_number.or_keep(self.registration_number.clone()),
+            registration_number: u
+                .registration_number
+                .or_keep(self.registration_number.clone()),
             emails: u.emails.or_keep(self.emails.clone()),
             phones: u.phones.or_keep(self.phones.clone()),
             addresses: u.addresses.or_keep(self.addresses.clone()),
@@ -303,7 +304,10 @@ impl ClientFields {
 }
 
 /// Applies a custom-value patch: a key set to a value overwrites, a key set to `null` removes.
-pub(crate) fn merge_custom(old: &BTreeMap<String, Value>, patch: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+pub(crate) fn merge_custom(
+    old: &BTreeMap<String, Value>,
+    patch: &BTreeMap<String, Value>,
+) -> BTreeMap<String, Value> {
     let mut out = old.clone();
     for (k, v) in patch {
         if v.is_null() {

@@ -16,7 +16,11 @@ const ACTIVITY: EntityType = EntityType::Activity;
 const MAX_LIST: usize = 500;
 
 fn acl_of(a: &Activity) -> RecordAcl {
-    RecordAcl { owner_id: a.assignee_id, department_id: a.department_id, open: a.open }
+    RecordAcl {
+        owner_id: a.assignee_id,
+        department_id: a.department_id,
+        open: a.open,
+    }
 }
 
 fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
@@ -34,26 +38,39 @@ fn check_times(due: Option<i64>, remind: Option<i64>) -> Result<()> {
 
 /// The read plan of activities rendered to SQL; `None` when nothing is readable.
 pub(crate) fn activity_read_access(access: &Access) -> Option<SqlAccess> {
-    SqlAccess::render(&access.plan(ACTIVITY, Action::Read), activities::ACL_COLUMNS)
+    SqlAccess::render(
+        &access.plan(ACTIVITY, Action::Read),
+        activities::ACL_COLUMNS,
+    )
 }
 
 /// Resolves the client and deal an activity links to: both must exist and be readable; a deal
 /// given alone brings its client.
-fn resolve_links(cx: &WriteCx<'_>, client: Option<ClientId>, deal: Option<DealId>) -> Result<(Option<ClientId>, Option<DealId>)> {
+fn resolve_links(
+    cx: &WriteCx<'_>,
+    client: Option<ClientId>,
+    deal: Option<DealId>,
+) -> Result<(Option<ClientId>, Option<DealId>)> {
     let mut client = client;
     if let Some(c) = client {
-        let readable = clients::acl(cx.tx, c)?.is_some_and(|(acl, _)| cx.access.plan(EntityType::Client, Action::Read).allows(&acl));
+        let readable = clients::acl(cx.tx, c)?.is_some_and(|(acl, _)| {
+            cx.access
+                .plan(EntityType::Client, Action::Read)
+                .allows(&acl)
+        });
         if !readable {
             return Err(CrmError::invalid("client_id", format!("no client {c}")));
         }
     }
     if let Some(d) = deal {
         let found = deals::get(cx.tx, d)?.filter(|deal| {
-            cx.access.plan(EntityType::Deal, Action::Read).allows(&RecordAcl {
-                owner_id: deal.owner_id,
-                department_id: deal.department_id,
-                open: deal.open,
-            })
+            cx.access
+                .plan(EntityType::Deal, Action::Read)
+                .allows(&RecordAcl {
+                    owner_id: deal.owner_id,
+                    department_id: deal.department_id,
+                    open: deal.open,
+                })
         });
         let Some(found) = found else {
             return Err(CrmError::invalid("deal_id", format!("no deal {d}")));
@@ -61,40 +78,75 @@ fn resolve_links(cx: &WriteCx<'_>, client: Option<ClientId>, deal: Option<DealId
         match (client, found.client_id) {
             (None, c) => client = c,
             (Some(a), Some(b)) if a != b => {
-                return Err(CrmError::invalid("client_id", format!("deal {d} belongs to client {b}, not {a}")))
+                return Err(CrmError::invalid(
+                    "client_id",
+                    format!("deal {d} belongs to client {b}, not {a}"),
+                ))
             }
             _ => {}
         }
     }
     if client.is_none() && deal.is_none() {
-        return Err(CrmError::invalid("client_id", "an activity needs a client or a deal"));
+        return Err(CrmError::invalid(
+            "client_id",
+            "an activity needs a client or a deal",
+        ));
     }
     Ok((client, deal))
 }
 
 fn load_for(cx: &WriteCx<'_>, id: ActivityId, action: Action) -> Result<Activity> {
-    let a = activities::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "activity", id: id.0 })?;
+    let a = activities::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+        entity: "activity",
+        id: id.0,
+    })?;
     cx.check(ACTIVITY, action, id.0, &acl_of(&a))?;
     Ok(a)
 }
 
 fn finish(cx: &WriteCx<'_>, action: &str, old: &Activity, id: ActivityId) -> Result<Activity> {
-    let new = activities::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "activity", id: id.0 })?;
-    cx.audit(action, "activity", Some(id.0), &diff(&to_json(old), &to_json(&new)))?;
+    let new = activities::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+        entity: "activity",
+        id: id.0,
+    })?;
+    cx.audit(
+        action,
+        "activity",
+        Some(id.0),
+        &diff(&to_json(old), &to_json(&new)),
+    )?;
     Ok(new)
 }
 
 /// Validates and inserts an activity in the caller's transaction; used by the API and by
 /// automation rules (`rule_id`).
-pub(crate) fn insert_activity(cx: &WriteCx<'_>, new: &NewActivity, rule_id: Option<i64>) -> Result<Activity> {
+pub(crate) fn insert_activity(
+    cx: &WriteCx<'_>,
+    new: &NewActivity,
+    rule_id: Option<i64>,
+) -> Result<Activity> {
     let subject = require_text("subject", &new.subject, 300)?;
     let body = optional_text("body", new.body.as_deref(), 20_000)?;
     check_times(ms(new.due_at), ms(new.remind_at))?;
     let (client_id, deal_id) = resolve_links(cx, new.client_id, new.deal_id)?;
     let owner = resolve_owner(cx, new.assignee_id, "assignee_id")?;
-    let acl = RecordAcl { owner_id: owner.id, department_id: owner.department_id, open: new.open };
-    if !cx.access.plan(ACTIVITY, Action::Create).allows_by_level(&acl) {
-        return Err(cx.deny(ACTIVITY, Action::Create, None, true, "the new record lies outside the actor's create level"));
+    let acl = RecordAcl {
+        owner_id: owner.id,
+        department_id: owner.department_id,
+        open: new.open,
+    };
+    if !cx
+        .access
+        .plan(ACTIVITY, Action::Create)
+        .allows_by_level(&acl)
+    {
+        return Err(cx.deny(
+            ACTIVITY,
+            Action::Create,
+            None,
+            true,
+            "the new record lies outside the actor's create level",
+        ));
     }
     let row = ActivityRow {
         kind: new.kind,
@@ -111,8 +163,16 @@ pub(crate) fn insert_activity(cx: &WriteCx<'_>, new: &NewActivity, rule_id: Opti
         rule_id,
     };
     let id = activities::insert(cx.tx, &row, cx.now)?;
-    let a = activities::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "activity", id: id.0 })?;
-    cx.audit("activity.create", "activity", Some(id.0), &diff(&Value::Null, &to_json(&a)))?;
+    let a = activities::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+        entity: "activity",
+        id: id.0,
+    })?;
+    cx.audit(
+        "activity.create",
+        "activity",
+        Some(id.0),
+        &diff(&Value::Null, &to_json(&a)),
+    )?;
     Ok(a)
 }
 
@@ -127,12 +187,21 @@ impl Crm {
     pub fn get_activity(&self, ctx: &Ctx, id: ActivityId) -> Result<Activity> {
         self.read(ctx, |c, access| match activities::get(c, id)? {
             Some(a) if access.plan(ACTIVITY, Action::Read).allows(&acl_of(&a)) => Ok(a),
-            _ => Err(CrmError::NotFound { entity: "activity", id: id.0 }),
+            _ => Err(CrmError::NotFound {
+                entity: "activity",
+                id: id.0,
+            }),
         })
     }
 
     /// Changes an activity: subject, text, times, done (set `done_at`) or reopen (`null`).
-    pub fn update_activity(&self, ctx: &Ctx, id: ActivityId, expected_version: i64, u: &ActivityUpdate) -> Result<Activity> {
+    pub fn update_activity(
+        &self,
+        ctx: &Ctx,
+        id: ActivityId,
+        expected_version: i64,
+        u: &ActivityUpdate,
+    ) -> Result<Activity> {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Update)?;
             check_version("activity", id.0, old.version, expected_version)?;
@@ -142,7 +211,15 @@ impl Crm {
             let remind_at = ms(u.remind_at.or_keep(old.remind_at));
             check_times(due_at, remind_at)?;
             let open = u.open.or_keep(old.open);
-            cx.check(ACTIVITY, Action::Update, id.0, &RecordAcl { open, ..acl_of(&old) })?;
+            cx.check(
+                ACTIVITY,
+                Action::Update,
+                id.0,
+                &RecordAcl {
+                    open,
+                    ..acl_of(&old)
+                },
+            )?;
             let row = ActivityRow {
                 kind: old.kind,
                 subject: &subject,
@@ -158,7 +235,12 @@ impl Crm {
                 rule_id: old.rule_id,
             };
             if !activities::update(cx.tx, id, expected_version, &row, cx.now)? {
-                return Err(CrmError::Conflict { entity: "activity", id: id.0, expected: expected_version, actual: old.version });
+                return Err(CrmError::Conflict {
+                    entity: "activity",
+                    id: id.0,
+                    expected: expected_version,
+                    actual: old.version,
+                });
             }
             finish(cx, "activity.update", &old, id)
         })
@@ -166,16 +248,43 @@ impl Crm {
 
     /// Gives an activity to another assignee (assign permission; the new assignee must lie
     /// inside the actor's assign level).
-    pub fn assign_activity(&self, ctx: &Ctx, id: ActivityId, expected_version: i64, assignee: UserId) -> Result<Activity> {
+    pub fn assign_activity(
+        &self,
+        ctx: &Ctx,
+        id: ActivityId,
+        expected_version: i64,
+        assignee: UserId,
+    ) -> Result<Activity> {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Assign)?;
             check_version("activity", id.0, old.version, expected_version)?;
             let owner = resolve_owner(cx, Some(assignee), "assignee_id")?;
-            let target = RecordAcl { owner_id: owner.id, department_id: owner.department_id, open: old.open };
-            if !cx.access.plan(ACTIVITY, Action::Assign).allows_by_level(&target) {
-                return Err(cx.deny(ACTIVITY, Action::Assign, Some(id.0), true, "new assignee is outside the actor's assign scope"));
+            let target = RecordAcl {
+                owner_id: owner.id,
+                department_id: owner.department_id,
+                open: old.open,
+            };
+            if !cx
+                .access
+                .plan(ACTIVITY, Action::Assign)
+                .allows_by_level(&target)
+            {
+                return Err(cx.deny(
+                    ACTIVITY,
+                    Action::Assign,
+                    Some(id.0),
+                    true,
+                    "new assignee is outside the actor's assign scope",
+                ));
             }
-            activities::set_owner(cx.tx, id, expected_version, owner.id, owner.department_id, cx.now)?;
+            activities::set_owner(
+                cx.tx,
+                id,
+                expected_version,
+                owner.id,
+                owner.department_id,
+                cx.now,
+            )?;
             finish(cx, "activity.assign", &old, id)
         })
     }
@@ -186,7 +295,12 @@ impl Crm {
             let old = load_for(cx, id, Action::Delete)?;
             check_version("activity", id.0, old.version, expected_version)?;
             activities::delete(cx.tx, id)?;
-            cx.audit("activity.delete", "activity", Some(id.0), &diff(&to_json(&old), &Value::Null))
+            cx.audit(
+                "activity.delete",
+                "activity",
+                Some(id.0),
+                &diff(&to_json(&old), &Value::Null),
+            )
         })
     }
 
@@ -201,7 +315,12 @@ impl Crm {
 
     /// Pending activities of `user` due before `now` that the actor may read, oldest due first
     /// (at most 500).
-    pub fn overdue_activities(&self, ctx: &Ctx, user: UserId, now: DateTime<Utc>) -> Result<Vec<Activity>> {
+    pub fn overdue_activities(
+        &self,
+        ctx: &Ctx,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Activity>> {
         self.read(ctx, |c, access| match activity_read_access(access) {
             Some(sql) => activities::overdue(c, &sql, user, now.timestamp_millis(), MAX_LIST),
             None => Ok(vec![]),

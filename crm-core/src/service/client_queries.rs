@@ -272,7 +272,11 @@ impl Crm {
 }
 
 /// Trims a fetched `limit + 1` rows to `limit` and makes the cursor of the last one.
-pub(crate) fn paginate<T>(items: &mut Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
+pub(crate) fn paginate<T>(
+    items: &mut Vec<T>,
+    limit: usize,
+    cursor: impl Fn(&T) -> String,
+) -> Page<T> {
     let more = items.len() > limit;
     items.truncate(limit);
     let next = if more { items.last().map(cursor) } else { None };

@@ -8,8 +8,8 @@ use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
 use crate::ids::{ClientId, DealId, UserId};
 use crate::model::{
-    merge_custom, optional_text, require_text, validate_custom, ClientKind, Deal, DealQuery, DealUpdate, NewDeal,
-    Page, Pipeline, RequiredField, Stage, StageEvent, StageKind, StageMove,
+    merge_custom, optional_text, require_text, validate_custom, ClientKind, Deal, DealQuery,
+    DealUpdate, NewDeal, Page, Pipeline, RequiredField, Stage, StageEvent, StageKind, StageMove,
 };
 use crate::period::month_number;
 use crate::store::deals::{self, DealFilter, DealRow, StageChange};
@@ -23,7 +23,11 @@ use std::collections::BTreeMap;
 const DEAL: EntityType = EntityType::Deal;
 
 fn acl_of(d: &Deal) -> RecordAcl {
-    RecordAcl { owner_id: d.owner_id, department_id: d.department_id, open: d.open }
+    RecordAcl {
+        owner_id: d.owner_id,
+        department_id: d.department_id,
+        open: d.open,
+    }
 }
 
 /// The validated editable fields of a deal.
@@ -40,7 +44,13 @@ struct DealFields {
 }
 
 impl DealFields {
-    fn row<'a>(&'a self, pipeline: &Pipeline, stage: &Stage, owner: UserId, dept: crate::ids::DepartmentId) -> DealRow<'a> {
+    fn row<'a>(
+        &'a self,
+        pipeline: &Pipeline,
+        stage: &Stage,
+        owner: UserId,
+        dept: crate::ids::DepartmentId,
+    ) -> DealRow<'a> {
         DealRow {
             title: &self.title,
             client_id: self.client_id,
@@ -92,13 +102,19 @@ impl DealFields {
         for r in &stage.required_fields {
             let (present, field) = match r {
                 RequiredField::Amount => (self.amount_minor > 0, "amount_minor".to_string()),
-                RequiredField::ExpectedCloseDate => (self.expected_close_date.is_some(), "expected_close_date".into()),
+                RequiredField::ExpectedCloseDate => (
+                    self.expected_close_date.is_some(),
+                    "expected_close_date".into(),
+                ),
                 RequiredField::Client => (self.client_id.is_some(), "client_id".into()),
                 RequiredField::ContactPerson => (self.contact_id.is_some(), "contact_id".into()),
                 RequiredField::Custom(k) => (self.custom.contains_key(k), format!("custom.{k}")),
             };
             if !present {
-                return Err(CrmError::invalid(field, format!("is required to enter stage {:?}", stage.name)));
+                return Err(CrmError::invalid(
+                    field,
+                    format!("is required to enter stage {:?}", stage.name),
+                ));
             }
         }
         Ok(())
@@ -129,7 +145,10 @@ fn past_instant(at: Option<DateTime<Utc>>, now: i64, field: &str) -> Result<i64>
 }
 
 fn load_for(cx: &WriteCx<'_>, id: DealId, action: Action) -> Result<Deal> {
-    let deal = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "deal", id: id.0 })?;
+    let deal = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+        entity: "deal",
+        id: id.0,
+    })?;
     cx.check(DEAL, action, id.0, &acl_of(&deal))?;
     Ok(deal)
 }
@@ -142,8 +161,16 @@ fn pipeline_of(c: &Connection, deal: &Deal) -> Result<Pipeline> {
 }
 
 fn finish(cx: &WriteCx<'_>, action: &str, old: &Deal, id: DealId) -> Result<Deal> {
-    let new = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "deal", id: id.0 })?;
-    cx.audit(action, "deal", Some(id.0), &diff(&to_json(old), &to_json(&new)))?;
+    let new = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+        entity: "deal",
+        id: id.0,
+    })?;
+    cx.audit(
+        action,
+        "deal",
+        Some(id.0),
+        &diff(&to_json(old), &to_json(&new)),
+    )?;
     Ok(new)
 }
 
@@ -169,39 +196,80 @@ impl Crm {
                 custom: new.custom.clone(),
             }
             .validate(cx)?;
-            let pipeline = pipelines::get(cx.tx, new.pipeline_id)?
-                .ok_or_else(|| CrmError::invalid("pipeline_id", format!("no pipeline {}", new.pipeline_id)))?;
+            let pipeline = pipelines::get(cx.tx, new.pipeline_id)?.ok_or_else(|| {
+                CrmError::invalid("pipeline_id", format!("no pipeline {}", new.pipeline_id))
+            })?;
             let stage = match new.stage_id {
-                Some(s) => pipeline.stage(s).ok_or_else(|| CrmError::invalid("stage_id", format!("stage {s} is not in pipeline {}", pipeline.id)))?,
-                None => pipeline.stages.iter().find(|s| s.kind == StageKind::Open).ok_or_else(|| CrmError::invalid("pipeline_id", "the pipeline has no open stage"))?,
+                Some(s) => pipeline.stage(s).ok_or_else(|| {
+                    CrmError::invalid(
+                        "stage_id",
+                        format!("stage {s} is not in pipeline {}", pipeline.id),
+                    )
+                })?,
+                None => pipeline
+                    .stages
+                    .iter()
+                    .find(|s| s.kind == StageKind::Open)
+                    .ok_or_else(|| {
+                        CrmError::invalid("pipeline_id", "the pipeline has no open stage")
+                    })?,
             };
             if stage.kind != StageKind::Open {
-                return Err(CrmError::invalid("stage_id", "a deal starts in an open stage; move it afterwards"));
+                return Err(CrmError::invalid(
+                    "stage_id",
+                    "a deal starts in an open stage; move it afterwards",
+                ));
             }
             fields.check_required(stage)?;
             let created_at = past_instant(new.created_at, cx.now, "created_at")?;
             let owner = resolve_owner(cx, new.owner_id, "owner_id")?;
-            let acl = RecordAcl { owner_id: owner.id, department_id: owner.department_id, open: fields.open };
+            let acl = RecordAcl {
+                owner_id: owner.id,
+                department_id: owner.department_id,
+                open: fields.open,
+            };
             if !cx.access.plan(DEAL, Action::Create).allows_by_level(&acl) {
-                return Err(cx.deny(DEAL, Action::Create, None, true, "the new record lies outside the actor's create level"));
+                return Err(cx.deny(
+                    DEAL,
+                    Action::Create,
+                    None,
+                    true,
+                    "the new record lies outside the actor's create level",
+                ));
             }
             let tz = settings::report_tz(cx.tx)?;
             let row = fields.row(&pipeline, stage, owner.id, owner.department_id);
             let actor = cx.ctx.user_id().map(|u| u.0);
-            let id = deals::insert(cx.tx, &row, created_at, settings::buckets(created_at, tz), cx.now, actor)?;
-            let deal = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "deal", id: id.0 })?;
-            cx.audit("deal.create", "deal", Some(id.0), &diff(&Value::Null, &to_json(&deal)))?;
+            let id = deals::insert(
+                cx.tx,
+                &row,
+                created_at,
+                settings::buckets(created_at, tz),
+                cx.now,
+                actor,
+            )?;
+            let deal = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+                entity: "deal",
+                id: id.0,
+            })?;
+            cx.audit(
+                "deal.create",
+                "deal",
+                Some(id.0),
+                &diff(&Value::Null, &to_json(&deal)),
+            )?;
             Ok(deal)
         })
     }
 
     /// A deal the actor may read; `NotFound` otherwise.
     pub fn get_deal(&self, ctx: &Ctx, id: DealId) -> Result<Deal> {
-        self.read(ctx, |c, access| {
-            match deals::get(c, id)? {
-                Some(d) if access.plan(DEAL, Action::Read).allows(&acl_of(&d)) => Ok(d),
-                _ => Err(CrmError::NotFound { entity: "deal", id: id.0 }),
-            }
+        self.read(ctx, |c, access| match deals::get(c, id)? {
+            Some(d) if access.plan(DEAL, Action::Read).allows(&acl_of(&d)) => Ok(d),
+            _ => Err(CrmError::NotFound {
+                entity: "deal",
+                id: id.0,
+            }),
         })
     }
 
@@ -209,7 +277,10 @@ impl Crm {
     pub fn deal_history(&self, ctx: &Ctx, id: DealId) -> Result<Vec<StageEvent>> {
         self.read(ctx, |c, access| match deals::acl(c, id)? {
             Some(acl) if access.plan(DEAL, Action::Read).allows(&acl) => deals::events(c, id),
-            _ => Err(CrmError::NotFound { entity: "deal", id: id.0 }),
+            _ => Err(CrmError::NotFound {
+                entity: "deal",
+                id: id.0,
+            }),
         })
     }
 
@@ -219,7 +290,11 @@ impl Crm {
         let before = q
             .after
             .as_deref()
-            .map(|s| s.parse::<i64>().map_err(|_| CrmError::invalid("after", "not a cursor returned by a previous page")))
+            .map(|s| {
+                s.parse::<i64>().map_err(|_| {
+                    CrmError::invalid("after", "not a cursor returned by a previous page")
+                })
+            })
             .transpose()?;
         let filter = DealFilter {
             pipeline_id: q.pipeline_id,
@@ -229,15 +304,28 @@ impl Crm {
             owner_id: q.owner_id,
         };
         self.read(ctx, |c, access| {
-            let Some(sql) = deal_read_access(access) else { return Ok(Page { items: vec![], next: None }) };
+            let Some(sql) = deal_read_access(access) else {
+                return Ok(Page {
+                    items: vec![],
+                    next: None,
+                });
+            };
             let mut items = deals::list_page(c, &sql, &filter, before, limit + 1)?;
-            Ok(super::client_queries::paginate(&mut items, limit, |d| d.id.0.to_string()))
+            Ok(super::client_queries::paginate(&mut items, limit, |d| {
+                d.id.0.to_string()
+            }))
         })
     }
 
     /// Changes a deal's fields (not its stage or owner). Fails with `Conflict` when the deal
     /// changed since `expected_version`.
-    pub fn update_deal(&self, ctx: &Ctx, id: DealId, expected_version: i64, u: &DealUpdate) -> Result<Deal> {
+    pub fn update_deal(
+        &self,
+        ctx: &Ctx,
+        id: DealId,
+        expected_version: i64,
+        u: &DealUpdate,
+    ) -> Result<Deal> {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Update)?;
             check_version("deal", id.0, old.version, expected_version)?;
@@ -253,14 +341,32 @@ impl Crm {
                 custom: merge_custom(&old.custom, &u.custom),
             }
             .validate(cx)?;
-            cx.check(DEAL, Action::Update, id.0, &RecordAcl { open: fields.open, ..acl_of(&old) })?;
+            cx.check(
+                DEAL,
+                Action::Update,
+                id.0,
+                &RecordAcl {
+                    open: fields.open,
+                    ..acl_of(&old)
+                },
+            )?;
             let pipeline = pipeline_of(cx.tx, &old)?;
-            let stage = pipeline.stage(old.stage_id).ok_or_else(|| CrmError::Corrupt { what: format!("deal {id}"), message: "stage missing".into() })?;
+            let stage = pipeline
+                .stage(old.stage_id)
+                .ok_or_else(|| CrmError::Corrupt {
+                    what: format!("deal {id}"),
+                    message: "stage missing".into(),
+                })?;
             // The current stage's entry rules keep holding while the deal sits in it.
             fields.check_required(stage)?;
             let row = fields.row(&pipeline, stage, old.owner_id, old.department_id);
             if !deals::update(cx.tx, id, expected_version, &row, cx.now)? {
-                return Err(CrmError::Conflict { entity: "deal", id: id.0, expected: expected_version, actual: old.version });
+                return Err(CrmError::Conflict {
+                    entity: "deal",
+                    id: id.0,
+                    expected: expected_version,
+                    actual: old.version,
+                });
             }
             finish(cx, "deal.update", &old, id)
         })
@@ -270,37 +376,62 @@ impl Crm {
     /// transition must be allowed, the target's required fields present, and a lost reason given
     /// for a lost stage. Entering a won or lost stage closes the deal; entering an open stage
     /// from a closed one reopens it. The move is recorded as a stage event.
-    pub fn move_deal(&self, ctx: &Ctx, id: DealId, expected_version: i64, m: &StageMove) -> Result<Deal> {
+    pub fn move_deal(
+        &self,
+        ctx: &Ctx,
+        id: DealId,
+        expected_version: i64,
+        m: &StageMove,
+    ) -> Result<Deal> {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::ChangeStage)?;
             check_version("deal", id.0, old.version, expected_version)?;
             let pipeline = pipeline_of(cx.tx, &old)?;
-            let target = pipeline
-                .stage(m.stage_id)
-                .ok_or_else(|| CrmError::invalid("stage_id", format!("stage {} is not in pipeline {}", m.stage_id, pipeline.id)))?;
+            let target = pipeline.stage(m.stage_id).ok_or_else(|| {
+                CrmError::invalid(
+                    "stage_id",
+                    format!("stage {} is not in pipeline {}", m.stage_id, pipeline.id),
+                )
+            })?;
             if target.id == old.stage_id {
-                return Err(CrmError::invalid("stage_id", format!("the deal is already in stage {:?}", target.name)));
+                return Err(CrmError::invalid(
+                    "stage_id",
+                    format!("the deal is already in stage {:?}", target.name),
+                ));
             }
             let from = pipeline.stage(old.stage_id);
             if let Some(allowed) = from.and_then(|s| s.allowed_next.as_ref()) {
                 if !allowed.contains(&target.id) {
                     return Err(CrmError::invalid(
                         "stage_id",
-                        format!("stage {:?} cannot follow {:?}", target.name, from.map(|s| s.name.as_str()).unwrap_or("?")),
+                        format!(
+                            "stage {:?} cannot follow {:?}",
+                            target.name,
+                            from.map(|s| s.name.as_str()).unwrap_or("?")
+                        ),
                     ));
                 }
             }
             DealFields::of(&old).check_required(target)?;
             let lost_reason = match target.kind {
                 StageKind::Lost => Some(
-                    optional_text("lost_reason", m.lost_reason.as_deref(), 500)?
-                        .ok_or_else(|| CrmError::invalid("lost_reason", format!("is required to enter lost stage {:?}", target.name)))?,
+                    optional_text("lost_reason", m.lost_reason.as_deref(), 500)?.ok_or_else(
+                        || {
+                            CrmError::invalid(
+                                "lost_reason",
+                                format!("is required to enter lost stage {:?}", target.name),
+                            )
+                        },
+                    )?,
                 ),
                 _ => None,
             };
             let at = past_instant(m.at, cx.now, "at")?;
             if at < old.stage_entered_at.timestamp_millis() {
-                return Err(CrmError::invalid("at", "is before the deal entered its current stage"));
+                return Err(CrmError::invalid(
+                    "at",
+                    "is before the deal entered its current stage",
+                ));
             }
             let tz = settings::report_tz(cx.tx)?;
             let change = StageChange {
@@ -311,8 +442,22 @@ impl Crm {
                 lost_reason,
             };
             let actor = cx.ctx.user_id().map(|u| u.0);
-            if !deals::change_stage(cx.tx, id, expected_version, old.stage_id, pipeline.id, &change, cx.now, actor)? {
-                return Err(CrmError::Conflict { entity: "deal", id: id.0, expected: expected_version, actual: old.version });
+            if !deals::change_stage(
+                cx.tx,
+                id,
+                expected_version,
+                old.stage_id,
+                pipeline.id,
+                &change,
+                cx.now,
+                actor,
+            )? {
+                return Err(CrmError::Conflict {
+                    entity: "deal",
+                    id: id.0,
+                    expected: expected_version,
+                    actual: old.version,
+                });
             }
             finish(cx, "deal.change_stage", &old, id)
         })
@@ -320,16 +465,43 @@ impl Crm {
 
     /// Gives a deal to another owner (assign permission; the new owner must lie inside the
     /// actor's assign level). The department stamp follows the owner.
-    pub fn assign_deal(&self, ctx: &Ctx, id: DealId, expected_version: i64, new_owner: UserId) -> Result<Deal> {
+    pub fn assign_deal(
+        &self,
+        ctx: &Ctx,
+        id: DealId,
+        expected_version: i64,
+        new_owner: UserId,
+    ) -> Result<Deal> {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Assign)?;
             check_version("deal", id.0, old.version, expected_version)?;
             let owner = resolve_owner(cx, Some(new_owner), "owner_id")?;
-            let target = RecordAcl { owner_id: owner.id, department_id: owner.department_id, open: old.open };
-            if !cx.access.plan(DEAL, Action::Assign).allows_by_level(&target) {
-                return Err(cx.deny(DEAL, Action::Assign, Some(id.0), true, "new owner is outside the actor's assign scope"));
+            let target = RecordAcl {
+                owner_id: owner.id,
+                department_id: owner.department_id,
+                open: old.open,
+            };
+            if !cx
+                .access
+                .plan(DEAL, Action::Assign)
+                .allows_by_level(&target)
+            {
+                return Err(cx.deny(
+                    DEAL,
+                    Action::Assign,
+                    Some(id.0),
+                    true,
+                    "new owner is outside the actor's assign scope",
+                ));
             }
-            deals::set_owner(cx.tx, id, expected_version, owner.id, owner.department_id, cx.now)?;
+            deals::set_owner(
+                cx.tx,
+                id,
+                expected_version,
+                owner.id,
+                owner.department_id,
+                cx.now,
+            )?;
             finish(cx, "deal.assign", &old, id)
         })
     }
@@ -340,7 +512,12 @@ impl Crm {
             let old = load_for(cx, id, Action::Delete)?;
             check_version("deal", id.0, old.version, expected_version)?;
             deals::delete(cx.tx, id)?;
-            cx.audit("deal.delete", "deal", Some(id.0), &diff(&to_json(&old), &Value::Null))
+            cx.audit(
+                "deal.delete",
+                "deal",
+                Some(id.0),
+                &diff(&to_json(&old), &Value::Null),
+            )
         })
     }
 }

@@ -1,15 +1,18 @@
 //! The capabilities of [`crate::Crm`], one module each. Each takes an acting context, resolves
 //! it to a plan, and calls the storage layer.
 
-pub mod audit;
-pub mod client_queries;
-mod deals;
 mod activities;
+pub mod audit;
+mod automation;
+pub mod client_queries;
 mod clients;
 mod custom_fields;
+mod deals;
+mod funnel;
 mod org;
 mod pipelines;
 mod settings;
+pub mod timeline;
 
 use crate::crm::WriteCx;
 use crate::error::{CrmError, Result};
@@ -52,15 +55,28 @@ pub(crate) fn resolve_owner(cx: &WriteCx<'_>, given: Option<UserId>, field: &str
         .ok_or_else(|| CrmError::invalid(field, "required in the system context"))?;
     match org_store::user(cx.tx, id)? {
         Some(u) if u.active => Ok(u),
-        Some(_) => Err(CrmError::invalid(field, format!("user {id} is deactivated"))),
+        Some(_) => Err(CrmError::invalid(
+            field,
+            format!("user {id} is deactivated"),
+        )),
         None => Err(CrmError::invalid(field, format!("no user {id}"))),
     }
 }
 
 /// `Conflict` unless the stored version is the one the caller based its change on.
-pub(crate) fn check_version(entity: &'static str, id: i64, actual: i64, expected: i64) -> Result<()> {
+pub(crate) fn check_version(
+    entity: &'static str,
+    id: i64,
+    actual: i64,
+    expected: i64,
+) -> Result<()> {
     if actual != expected {
-        return Err(CrmError::Conflict { entity, id, expected, actual });
+        return Err(CrmError::Conflict {
+            entity,
+            id,
+            expected,
+            actual,
+        });
     }
     Ok(())
 }

@@ -33,7 +33,10 @@ pub struct PipelineUpdate {
 }
 
 fn pipeline_must_exist(cx: &WriteCx<'_>, id: PipelineId) -> Result<Pipeline> {
-    pipelines::get(cx.tx, id)?.ok_or(CrmError::NotFound { entity: "pipeline", id: id.0 })
+    pipelines::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+        entity: "pipeline",
+        id: id.0,
+    })
 }
 
 /// Writes the stages of `specs` for pipeline `id` (inserting new ones, updating kept ones) and
@@ -62,7 +65,12 @@ fn write_stages(cx: &WriteCx<'_>, id: PipelineId, specs: &[StageSpec]) -> Result
         let next: Option<Vec<StageId>> = s.allowed_next.as_ref().map(|names| {
             names
                 .iter()
-                .filter_map(|n| specs.iter().position(|o| o.name.trim() == n.trim()).map(|i| ids[i]))
+                .filter_map(|n| {
+                    specs
+                        .iter()
+                        .position(|o| o.name.trim() == n.trim())
+                        .map(|i| ids[i])
+                })
                 .collect()
         });
         pipelines::set_allowed_next(cx.tx, *sid, next.as_deref())?;
@@ -93,22 +101,38 @@ impl Crm {
             let name = require_text("name", name, 200)?;
             validate_stage_specs(stages)?;
             if let Some(i) = stages.iter().position(|s| s.id.is_some()) {
-                return Err(CrmError::invalid(format!("stages[{i}].id"), "a new pipeline has no existing stages"));
+                return Err(CrmError::invalid(
+                    format!("stages[{i}].id"),
+                    "a new pipeline has no existing stages",
+                ));
             }
             if pipelines::name_taken(cx.tx, &name, None)? {
-                return Err(CrmError::invalid("name", format!("a pipeline named {name:?} exists")));
+                return Err(CrmError::invalid(
+                    "name",
+                    format!("a pipeline named {name:?} exists"),
+                ));
             }
             let id = pipelines::insert(cx.tx, &name)?;
             write_stages(cx, id, stages)?;
             let p = pipeline_must_exist(cx, id)?;
-            cx.audit("pipeline.create", "pipeline", Some(id.0), &json!({"pipeline": [null, &p]}))?;
+            cx.audit(
+                "pipeline.create",
+                "pipeline",
+                Some(id.0),
+                &json!({"pipeline": [null, &p]}),
+            )?;
             Ok(p)
         })
     }
 
     /// Redefines a pipeline's name and stages. Removing a stage that holds deals needs a
     /// [`StageRemap`] to a kept stage of the same kind; the moves are recorded as stage events.
-    pub fn update_pipeline(&self, ctx: &Ctx, id: PipelineId, update: &PipelineUpdate) -> Result<Pipeline> {
+    pub fn update_pipeline(
+        &self,
+        ctx: &Ctx,
+        id: PipelineId,
+        update: &PipelineUpdate,
+    ) -> Result<Pipeline> {
         self.write(ctx, |cx| {
             cx.require_admin("update_pipeline")?;
             let old = pipeline_must_exist(cx, id)?;
@@ -116,7 +140,10 @@ impl Crm {
             for (i, s) in update.stages.iter().enumerate() {
                 if let Some(sid) = s.id {
                     if old.stage(sid).is_none() {
-                        return Err(CrmError::invalid(format!("stages[{i}].id"), format!("stage {sid} is not in pipeline {id}")));
+                        return Err(CrmError::invalid(
+                            format!("stages[{i}].id"),
+                            format!("stage {sid} is not in pipeline {id}"),
+                        ));
                     }
                 }
             }
@@ -124,7 +151,10 @@ impl Crm {
                 Some(n) => {
                     let n = require_text("name", n, 200)?;
                     if pipelines::name_taken(cx.tx, &n, Some(id))? {
-                        return Err(CrmError::invalid("name", format!("a pipeline named {n:?} exists")));
+                        return Err(CrmError::invalid(
+                            "name",
+                            format!("a pipeline named {n:?} exists"),
+                        ));
                     }
                     n
                 }
@@ -135,10 +165,23 @@ impl Crm {
                 let from = old.stage(r.from).filter(|_| !kept(r.from));
                 let to = update.stages.iter().find(|s| s.id == Some(r.to));
                 match (from, to) {
-                    (None, _) => return Err(CrmError::invalid(format!("remap[{i}].from"), format!("stage {} is not a removed stage of this pipeline", r.from))),
-                    (_, None) => return Err(CrmError::invalid(format!("remap[{i}].to"), format!("stage {} is not a kept stage of this pipeline", r.to))),
+                    (None, _) => {
+                        return Err(CrmError::invalid(
+                            format!("remap[{i}].from"),
+                            format!("stage {} is not a removed stage of this pipeline", r.from),
+                        ))
+                    }
+                    (_, None) => {
+                        return Err(CrmError::invalid(
+                            format!("remap[{i}].to"),
+                            format!("stage {} is not a kept stage of this pipeline", r.to),
+                        ))
+                    }
                     (Some(f), Some(t)) if f.kind != t.kind => {
-                        return Err(CrmError::invalid(format!("remap[{i}].to"), "the target stage must be of the same kind"))
+                        return Err(CrmError::invalid(
+                            format!("remap[{i}].to"),
+                            "the target stage must be of the same kind",
+                        ))
                     }
                     _ => {}
                 }
@@ -153,26 +196,50 @@ impl Crm {
                         return Err(CrmError::Constraint {
                             entity: "stage",
                             id: removed.id.0,
-                            message: format!("holds {holding} deals: give a remap target to remove it"),
+                            message: format!(
+                                "holds {holding} deals: give a remap target to remove it"
+                            ),
                         });
                     };
-                    pipelines::move_all_deals(cx.tx, removed.id, r.to, removed.kind, cx.now, actor)?;
+                    pipelines::move_all_deals(
+                        cx.tx,
+                        removed.id,
+                        r.to,
+                        removed.kind,
+                        cx.now,
+                        actor,
+                    )?;
                 }
                 pipelines::delete_stage(cx.tx, removed.id)?;
             }
             let new = pipeline_must_exist(cx, id)?;
-            cx.audit("pipeline.update", "pipeline", Some(id.0), &json!({"pipeline": [&old, &new]}))?;
+            cx.audit(
+                "pipeline.update",
+                "pipeline",
+                Some(id.0),
+                &json!({"pipeline": [&old, &new]}),
+            )?;
             Ok(new)
         })
     }
 
     /// A pipeline with its stages.
     pub fn pipeline(&self, ctx: &Ctx, id: PipelineId) -> Result<Pipeline> {
-        self.read(ctx, |c, _| pipelines::get(c, id)?.ok_or(CrmError::NotFound { entity: "pipeline", id: id.0 }))
+        self.read(ctx, |c, _| {
+            pipelines::get(c, id)?.ok_or(CrmError::NotFound {
+                entity: "pipeline",
+                id: id.0,
+            })
+        })
     }
 
     /// Every pipeline.
     pub fn pipelines(&self, ctx: &Ctx) -> Result<Vec<Pipeline>> {
-        self.read(ctx, |c, _| pipelines::ids(c)?.into_iter().filter_map(|id| pipelines::get(c, id).transpose()).collect())
+        self.read(ctx, |c, _| {
+            pipelines::ids(c)?
+                .into_iter()
+                .filter_map(|id| pipelines::get(c, id).transpose())
+                .collect()
+        })
     }
 }

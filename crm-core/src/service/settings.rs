@@ -25,13 +25,25 @@ impl Crm {
             cx.require_admin("set_report_time_zone")?;
             let old = settings::report_tz(cx.tx)?;
             settings::set_report_tz(cx.tx, tz)?;
-            cx.audit("settings.report_tz", "settings", None, &json!({"report_tz": [old.name(), tz.name()]}))
+            cx.audit(
+                "settings.report_tz",
+                "settings",
+                None,
+                &json!({"report_tz": [old.name(), tz.name()]}),
+            )
         })
     }
 
     /// Records that on `day` one unit of `currency` is worth `rate` units of `quote`
     /// (administrators). A later call for the same day replaces the rate.
-    pub fn set_exchange_rate(&self, ctx: &Ctx, currency: &Currency, quote: &Currency, day: NaiveDate, rate: Rate) -> Result<()> {
+    pub fn set_exchange_rate(
+        &self,
+        ctx: &Ctx,
+        currency: &Currency,
+        quote: &Currency,
+        day: NaiveDate,
+        rate: Rate,
+    ) -> Result<()> {
         if currency == quote {
             return Err(CrmError::invalid("quote", "must differ from currency"));
         }
@@ -49,7 +61,13 @@ impl Crm {
     }
 
     /// The rate of `currency` in `quote` in force on `day` (the latest on or before it).
-    pub fn exchange_rate(&self, ctx: &Ctx, currency: &Currency, quote: &Currency, day: NaiveDate) -> Result<Option<Rate>> {
+    pub fn exchange_rate(
+        &self,
+        ctx: &Ctx,
+        currency: &Currency,
+        quote: &Currency,
+        day: NaiveDate,
+    ) -> Result<Option<Rate>> {
         self.read(ctx, |c, _| settings::rate_on(c, currency, quote, day))
     }
 }

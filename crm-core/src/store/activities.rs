@@ -15,7 +15,8 @@ pub const ACL_COLUMNS: AclColumns = AclColumns {
     open: "a.is_open",
 };
 
-pub(crate) const ACTIVITY_COLUMNS: &str = "a.id, a.kind, a.subject, a.body, a.client_id, a.deal_id, a.owner_id, a.dept_id, \
+pub(crate) const ACTIVITY_COLUMNS: &str =
+    "a.id, a.kind, a.subject, a.body, a.client_id, a.deal_id, a.owner_id, a.dept_id, \
     a.due_at, a.remind_at, a.done_at, a.is_open, a.rule_id, a.version, a.created_at, a.updated_at";
 
 /// Decodes a row selected with [`ACTIVITY_COLUMNS`] starting at column `o`.
@@ -23,7 +24,10 @@ pub(crate) fn activity_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<Resul
     let kind: String = r.get(o + 1)?;
     let id: i64 = r.get(o)?;
     let Some(kind) = ActivityKind::parse(&kind) else {
-        return Ok(Err(CrmError::Corrupt { what: format!("activities.kind of activity {id}"), message: kind }));
+        return Ok(Err(CrmError::Corrupt {
+            what: format!("activities.kind of activity {id}"),
+            message: kind,
+        }));
     };
     let ts = |i: usize| -> rusqlite::Result<Option<chrono::DateTime<chrono::Utc>>> {
         Ok(r.get::<_, Option<i64>>(o + i)?.map(from_millis))
@@ -59,7 +63,9 @@ fn collect(st: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<V
 
 /// An activity by id, whatever the actor may see.
 pub fn get(c: &Connection, id: ActivityId) -> Result<Option<Activity>> {
-    let mut st = c.prepare_cached(&format!("SELECT {ACTIVITY_COLUMNS} FROM activities a WHERE a.id = ?"))?;
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {ACTIVITY_COLUMNS} FROM activities a WHERE a.id = ?"
+    ))?;
     Ok(collect(&mut st, &[Value::Integer(id.0)])?.pop())
 }
 
@@ -93,7 +99,13 @@ pub fn insert(c: &Connection, a: &ActivityRow<'_>, now: i64) -> Result<ActivityI
 }
 
 /// Rewrites the editable fields if the version is still `expected`.
-pub fn update(c: &Connection, id: ActivityId, expected: i64, a: &ActivityRow<'_>, now: i64) -> Result<bool> {
+pub fn update(
+    c: &Connection,
+    id: ActivityId,
+    expected: i64,
+    a: &ActivityRow<'_>,
+    now: i64,
+) -> Result<bool> {
     Ok(c.prepare_cached(
         "UPDATE activities SET subject = ?, body = ?, due_at = ?, remind_at = ?, done_at = ?, is_open = ?,
             version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
@@ -102,7 +114,14 @@ pub fn update(c: &Connection, id: ActivityId, expected: i64, a: &ActivityRow<'_>
 }
 
 /// Gives an activity to another assignee if the version is still `expected`.
-pub fn set_owner(c: &Connection, id: ActivityId, expected: i64, owner: UserId, dept: DepartmentId, now: i64) -> Result<bool> {
+pub fn set_owner(
+    c: &Connection,
+    id: ActivityId,
+    expected: i64,
+    owner: UserId,
+    dept: DepartmentId,
+    now: i64,
+) -> Result<bool> {
     Ok(c.execute(
         "UPDATE activities SET owner_id = ?, dept_id = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
         params![owner, dept, now, id, expected],
@@ -117,7 +136,12 @@ pub fn delete(c: &Connection, id: ActivityId) -> Result<()> {
 
 /// Pending activities with a reminder at or before `now` (and, with `owner`, of that owner),
 /// readable under `access`, soonest first.
-pub fn due_reminders(c: &Connection, access: &SqlAccess, now: i64, limit: usize) -> Result<Vec<Activity>> {
+pub fn due_reminders(
+    c: &Connection,
+    access: &SqlAccess,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<Activity>> {
     let pred = access.predicate();
     let sql = format!(
         "SELECT {ACTIVITY_COLUMNS} FROM activities a
@@ -132,7 +156,13 @@ pub fn due_reminders(c: &Connection, access: &SqlAccess, now: i64, limit: usize)
 }
 
 /// Pending tasks of `owner` due before `now`, readable under `access`, oldest due first.
-pub fn overdue(c: &Connection, access: &SqlAccess, owner: UserId, now: i64, limit: usize) -> Result<Vec<Activity>> {
+pub fn overdue(
+    c: &Connection,
+    access: &SqlAccess,
+    owner: UserId,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<Activity>> {
     let pred = access.predicate();
     let sql = format!(
         "SELECT {ACTIVITY_COLUMNS} FROM activities a
@@ -148,6 +178,8 @@ pub fn overdue(c: &Connection, access: &SqlAccess, owner: UserId, now: i64, limi
 
 /// Number of activities referencing a client.
 pub fn count_for_client(c: &Connection, id: ClientId) -> Result<i64> {
-    Ok(c.prepare_cached("SELECT count(*) FROM activities WHERE client_id = ?")?
-        .query_row([id], |r| r.get(0))?)
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM activities WHERE client_id = ?")?
+            .query_row([id], |r| r.get(0))?,
+    )
 }

@@ -134,10 +134,9 @@ pub fn scan(
     c: &Connection,
     mut f: impl FnMut(AuditEntry, Vec<u8>, Vec<u8>) -> Result<()>,
 ) -> Result<(i64, Vec<u8>)> {
-    let mut st = c.prepare(
-        "SELECT id, at, actor_kind, actor_id, actor_note, action, entity, entity_id, outcome, detail,
-            prev_hash, hash FROM audit_log ORDER BY id",
-    )?;
+    let mut st = c.prepare(&format!(
+        "SELECT {ENTRY_COLUMNS}, l.prev_hash, l.hash FROM audit_log l ORDER BY l.id"
+    ))?;
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
         let e = entry_from_row(r)?;
@@ -150,7 +149,12 @@ pub fn scan(
     )?)
 }
 
-fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+/// The columns [`entry_from_row`] decodes, for a table aliased `l`.
+pub const ENTRY_COLUMNS: &str =
+    "l.id, l.at, l.actor_kind, l.actor_id, l.actor_note, l.action, l.entity, l.entity_id, l.outcome, l.detail";
+
+/// Decodes an entry selected with [`ENTRY_COLUMNS`].
+pub fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
         id: AuditId(r.get(0)?),
         at_ms: r.get(1)?,
@@ -174,12 +178,11 @@ pub fn entries(
     before: Option<i64>,
     limit: usize,
 ) -> Result<Vec<AuditEntry>> {
-    let mut st = c.prepare_cached(
-        "SELECT id, at, actor_kind, actor_id, actor_note, action, entity, entity_id, outcome, detail
-         FROM audit_log
-         WHERE (?1 IS NULL OR entity = ?1) AND (?2 IS NULL OR entity_id = ?2) AND id < ?3
-         ORDER BY id DESC LIMIT ?4",
-    )?;
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM audit_log l
+         WHERE (?1 IS NULL OR l.entity = ?1) AND (?2 IS NULL OR l.entity_id = ?2) AND l.id < ?3
+         ORDER BY l.id DESC LIMIT ?4"
+    ))?;
     let rows = st.query_map(
         params![entity, entity_id, before.unwrap_or(i64::MAX), limit as i64],
         entry_from_row,

@@ -32,7 +32,12 @@ fn deal_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Deal>> {
     let override_p: Option<i64> = r.get(9)?;
     let stage_p: Option<i64> = r.get(21)?;
     let build = || -> Result<Deal> {
-        let prob = |p: i64, col: &str| u8::try_from(p).map_err(|_| CrmError::Corrupt { what: what(col), message: format!("{p}") });
+        let prob = |p: i64, col: &str| {
+            u8::try_from(p).map_err(|_| CrmError::Corrupt {
+                what: what(col),
+                message: format!("{p}"),
+            })
+        };
         let probability_override = override_p.map(|p| prob(p, "probability")).transpose()?;
         Ok(Deal {
             id: DealId(id),
@@ -41,16 +46,27 @@ fn deal_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Deal>> {
             contact_id: r.get(3)?,
             pipeline_id: r.get(4)?,
             stage_id: r.get(5)?,
-            status: StageKind::from_i64(status).ok_or_else(|| CrmError::Corrupt { what: what("status"), message: format!("{status}") })?,
+            status: StageKind::from_i64(status).ok_or_else(|| CrmError::Corrupt {
+                what: what("status"),
+                message: format!("{status}"),
+            })?,
             amount_minor: r.get(7)?,
-            currency: Currency::parse(&currency, "currency").map_err(|e| CrmError::Corrupt { what: what("currency"), message: e.to_string() })?,
+            currency: Currency::parse(&currency, "currency").map_err(|e| CrmError::Corrupt {
+                what: what("currency"),
+                message: e.to_string(),
+            })?,
             probability: match probability_override {
                 Some(p) => p,
                 None => prob(stage_p.unwrap_or(0), "stage probability")?,
             },
             probability_override,
             expected_close_date: expected
-                .map(|s| crate::model::parse_date(&s).ok_or_else(|| CrmError::Corrupt { what: what("expected_close"), message: s.clone() }))
+                .map(|s| {
+                    crate::model::parse_date(&s).ok_or_else(|| CrmError::Corrupt {
+                        what: what("expected_close"),
+                        message: s.clone(),
+                    })
+                })
                 .transpose()?,
             owner_id: r.get(11)?,
             department_id: r.get(12)?,
@@ -78,16 +94,26 @@ fn collect(st: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<V
 
 /// A deal by id, whatever the actor may see.
 pub fn get(c: &Connection, id: DealId) -> Result<Option<Deal>> {
-    let mut st = c.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = ?"))?;
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = ?"
+    ))?;
     let mut found = collect(&mut st, &[Value::Integer(id.0)])?;
     Ok(found.pop())
 }
 
 /// The permission attributes of a deal.
 pub fn acl(c: &Connection, id: DealId) -> Result<Option<RecordAcl>> {
-    Ok(c.prepare_cached("SELECT owner_id, dept_id, is_open FROM deals WHERE id = ?")?
-        .query_row([id], |r| Ok(RecordAcl { owner_id: r.get(0)?, department_id: r.get(1)?, open: r.get(2)? }))
-        .optional()?)
+    Ok(
+        c.prepare_cached("SELECT owner_id, dept_id, is_open FROM deals WHERE id = ?")?
+            .query_row([id], |r| {
+                Ok(RecordAcl {
+                    owner_id: r.get(0)?,
+                    department_id: r.get(1)?,
+                    open: r.get(2)?,
+                })
+            })
+            .optional()?,
+    )
 }
 
 /// The columns a deal row is written with (everything but id, version and bookkeeping).
@@ -113,7 +139,14 @@ pub struct DealRow<'a> {
 pub type Buckets = (i64, i64);
 
 /// Inserts a deal and its creation event.
-pub fn insert(c: &Connection, d: &DealRow<'_>, created_at: i64, created: Buckets, now: i64, actor: Option<i64>) -> Result<DealId> {
+pub fn insert(
+    c: &Connection,
+    d: &DealRow<'_>,
+    created_at: i64,
+    created: Buckets,
+    now: i64,
+    actor: Option<i64>,
+) -> Result<DealId> {
     c.prepare_cached(
         "INSERT INTO deals (title, client_id, contact_id, pipeline_id, stage_id, status, amount_minor, currency,
             probability, expected_close, expected_month, owner_id, dept_id, is_open, custom, stage_entered_at,
@@ -131,7 +164,13 @@ pub fn insert(c: &Connection, d: &DealRow<'_>, created_at: i64, created: Buckets
 }
 
 /// Rewrites a deal's editable fields if its version is still `expected`.
-pub fn update(c: &Connection, id: DealId, expected: i64, d: &DealRow<'_>, now: i64) -> Result<bool> {
+pub fn update(
+    c: &Connection,
+    id: DealId,
+    expected: i64,
+    d: &DealRow<'_>,
+    now: i64,
+) -> Result<bool> {
     Ok(c.prepare_cached(
         "UPDATE deals SET title = ?, client_id = ?, contact_id = ?, amount_minor = ?, currency = ?, probability = ?,
             expected_close = ?, expected_month = ?, is_open = ?, custom = ?, version = version + 1, updated_at = ?
@@ -153,7 +192,16 @@ pub struct StageChange {
 }
 
 /// Moves a deal to another stage if its version is still `expected`, and records the event.
-pub fn change_stage(c: &Connection, id: DealId, expected: i64, from: StageId, pipeline: PipelineId, ch: &StageChange, now: i64, actor: Option<i64>) -> Result<bool> {
+pub fn change_stage(
+    c: &Connection,
+    id: DealId,
+    expected: i64,
+    from: StageId,
+    pipeline: PipelineId,
+    ch: &StageChange,
+    now: i64,
+    actor: Option<i64>,
+) -> Result<bool> {
     let (closed_at, closed_day, closed_month) = match ch.closed {
         Some((at, (day, month))) => (Some(at), Some(day), Some(month)),
         None => (None, None, None),
@@ -171,7 +219,15 @@ pub fn change_stage(c: &Connection, id: DealId, expected: i64, from: StageId, pi
     Ok(n == 1)
 }
 
-fn insert_event(c: &Connection, deal: DealId, pipeline: PipelineId, from: Option<StageId>, to: StageId, at: i64, actor: Option<i64>) -> Result<()> {
+fn insert_event(
+    c: &Connection,
+    deal: DealId,
+    pipeline: PipelineId,
+    from: Option<StageId>,
+    to: StageId,
+    at: i64,
+    actor: Option<i64>,
+) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO deal_stage_events (deal_id, pipeline_id, from_stage_id, to_stage_id, at, actor_id) VALUES (?, ?, ?, ?, ?, ?)",
     )?
@@ -180,7 +236,14 @@ fn insert_event(c: &Connection, deal: DealId, pipeline: PipelineId, from: Option
 }
 
 /// Gives a deal to another owner if its version is still `expected`.
-pub fn set_owner(c: &Connection, id: DealId, expected: i64, owner: UserId, dept: DepartmentId, now: i64) -> Result<bool> {
+pub fn set_owner(
+    c: &Connection,
+    id: DealId,
+    expected: i64,
+    owner: UserId,
+    dept: DepartmentId,
+    now: i64,
+) -> Result<bool> {
     Ok(c.execute(
         "UPDATE deals SET owner_id = ?, dept_id = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
         params![owner, dept, now, id, expected],
@@ -189,7 +252,10 @@ pub fn set_owner(c: &Connection, id: DealId, expected: i64, owner: UserId, dept:
 
 /// Deletes a deal with its events; its activities lose the link.
 pub fn delete(c: &Connection, id: DealId) -> Result<()> {
-    c.execute("UPDATE activities SET deal_id = NULL WHERE deal_id = ?", [id])?;
+    c.execute(
+        "UPDATE activities SET deal_id = NULL WHERE deal_id = ?",
+        [id],
+    )?;
     c.execute("DELETE FROM deals WHERE id = ?", [id])?;
     Ok(())
 }
@@ -239,14 +305,25 @@ impl DealFilter {
 }
 
 /// One keyset page of deals, newest first: one bounded sub-query per permission branch, merged.
-pub fn list_page(c: &Connection, access: &SqlAccess, f: &DealFilter, before: Option<i64>, limit: usize) -> Result<Vec<Deal>> {
+pub fn list_page(
+    c: &Connection,
+    access: &SqlAccess,
+    f: &DealFilter,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<Vec<Deal>> {
     let mut sql = String::from("WITH page(id) AS (");
     let mut params: Vec<Value> = Vec::new();
     for (i, branch) in access.branches.iter().enumerate() {
         if i > 0 {
             sql.push_str(" UNION ");
         }
-        write!(sql, "SELECT * FROM (SELECT d.id FROM deals d WHERE ({}) AND {} AND d.id < ?", branch.sql, access.deny.sql).ok();
+        write!(
+            sql,
+            "SELECT * FROM (SELECT d.id FROM deals d WHERE ({}) AND {} AND d.id < ?",
+            branch.sql, access.deny.sql
+        )
+        .ok();
         params.extend(branch.params.iter().cloned());
         params.extend(access.deny.params.iter().cloned());
         params.push(Value::Integer(before.unwrap_or(i64::MAX)));
@@ -261,6 +338,8 @@ pub fn list_page(c: &Connection, access: &SqlAccess, f: &DealFilter, before: Opt
 
 /// Number of deals referencing a client (as client or contact).
 pub fn count_for_client(c: &Connection, id: ClientId) -> Result<i64> {
-    Ok(c.prepare_cached("SELECT count(*) FROM deals WHERE client_id = ?1 OR contact_id = ?1")?
-        .query_row([id], |r| r.get(0))?)
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM deals WHERE client_id = ?1 OR contact_id = ?1")?
+            .query_row([id], |r| r.get(0))?,
+    )
 }

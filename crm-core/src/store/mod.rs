@@ -4,14 +4,17 @@
 
 pub(crate) mod activities;
 pub(crate) mod audit;
+pub(crate) mod automation;
 pub(crate) mod clients;
 pub(crate) mod custom_fields;
 pub(crate) mod deals;
+pub(crate) mod funnel;
 pub(crate) mod migrations;
 pub(crate) mod org;
 pub(crate) mod pipelines;
-pub(crate) mod settings;
 mod pool;
+pub(crate) mod settings;
+pub(crate) mod timeline;
 
 pub(crate) use pool::{lock, Pool};
 pub use pool::{Durability, OpenOptions};

@@ -39,11 +39,15 @@ pub fn get(c: &Connection, id: PipelineId) -> Result<Option<Pipeline>> {
         stages.push(Stage {
             id: sid,
             name: sname,
-            probability: u8::try_from(prob).map_err(|_| corrupt(what(), format!("probability {prob}")))?,
-            kind: StageKind::from_i64(kind).ok_or_else(|| corrupt(what(), format!("kind {kind}")))?,
+            probability: u8::try_from(prob)
+                .map_err(|_| corrupt(what(), format!("probability {prob}")))?,
+            kind: StageKind::from_i64(kind)
+                .ok_or_else(|| corrupt(what(), format!("kind {kind}")))?,
             rotting_days: rot.and_then(|d| u32::try_from(d).ok()),
             required_fields: json_column::<Vec<RequiredField>>(&req, what)?,
-            allowed_next: next.map(|n| json_column::<Vec<StageId>>(&n, what)).transpose()?,
+            allowed_next: next
+                .map(|n| json_column::<Vec<StageId>>(&n, what))
+                .transpose()?,
         });
     }
     Ok(Some(Pipeline { id, name, stages }))
@@ -58,8 +62,10 @@ pub fn ids(c: &Connection) -> Result<Vec<PipelineId>> {
 
 /// Whether a pipeline with this name exists (other than `except`).
 pub fn name_taken(c: &Connection, name: &str, except: Option<PipelineId>) -> Result<bool> {
-    Ok(c.prepare_cached("SELECT 1 FROM pipelines WHERE name = ? AND id IS NOT ?")?
-        .exists(params![name, except])?)
+    Ok(
+        c.prepare_cached("SELECT 1 FROM pipelines WHERE name = ? AND id IS NOT ?")?
+            .exists(params![name, except])?,
+    )
 }
 
 /// Inserts a pipeline row.
@@ -70,12 +76,20 @@ pub fn insert(c: &Connection, name: &str) -> Result<PipelineId> {
 
 /// Renames a pipeline.
 pub fn rename(c: &Connection, id: PipelineId, name: &str) -> Result<()> {
-    c.execute("UPDATE pipelines SET name = ? WHERE id = ?", params![name, id])?;
+    c.execute(
+        "UPDATE pipelines SET name = ? WHERE id = ?",
+        params![name, id],
+    )?;
     Ok(())
 }
 
 /// Inserts a stage (transitions are written afterwards with [`set_allowed_next`]).
-pub fn insert_stage(c: &Connection, pipeline: PipelineId, position: usize, s: &Stage) -> Result<StageId> {
+pub fn insert_stage(
+    c: &Connection,
+    pipeline: PipelineId,
+    position: usize,
+    s: &Stage,
+) -> Result<StageId> {
     c.execute(
         "INSERT INTO stages (pipeline_id, name, position, probability, kind, rotting_days, required_fields)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -113,19 +127,31 @@ pub fn update_stage(c: &Connection, position: usize, s: &Stage) -> Result<()> {
 /// Sets the allowed transitions of a stage (`None` = any).
 pub fn set_allowed_next(c: &Connection, id: StageId, next: Option<&[StageId]>) -> Result<()> {
     let json = next.map(|n| serde_json::to_string(n).unwrap_or_else(|_| "[]".into()));
-    c.execute("UPDATE stages SET allowed_next = ? WHERE id = ?", params![json, id])?;
+    c.execute(
+        "UPDATE stages SET allowed_next = ? WHERE id = ?",
+        params![json, id],
+    )?;
     Ok(())
 }
 
 /// Number of deals in a stage.
 pub fn deals_in_stage(c: &Connection, id: StageId) -> Result<i64> {
-    Ok(c.prepare_cached("SELECT count(*) FROM deals WHERE stage_id = ?")?
-        .query_row([id], |r| r.get(0))?)
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM deals WHERE stage_id = ?")?
+            .query_row([id], |r| r.get(0))?,
+    )
 }
 
 /// Moves every deal of stage `from` to stage `to` (keeping their history), recording a stage
 /// event for each; returns the number moved.
-pub fn move_all_deals(c: &Connection, from: StageId, to: StageId, status: StageKind, now: i64, actor: Option<i64>) -> Result<usize> {
+pub fn move_all_deals(
+    c: &Connection,
+    from: StageId,
+    to: StageId,
+    status: StageKind,
+    now: i64,
+    actor: Option<i64>,
+) -> Result<usize> {
     c.execute(
         "INSERT INTO deal_stage_events (deal_id, pipeline_id, from_stage_id, to_stage_id, at, actor_id)
          SELECT id, pipeline_id, stage_id, ?2, ?3, ?4 FROM deals WHERE stage_id = ?1",
@@ -143,4 +169,10 @@ pub fn delete_stage(c: &Connection, id: StageId) -> Result<()> {
     c.execute("DELETE FROM automation_rules WHERE stage_id = ?", [id])?;
     c.execute("DELETE FROM stages WHERE id = ?", [id])?;
     Ok(())
+}
+
+/// Whether a stage exists.
+pub fn stage_exists(c: &Connection, id: StageId) -> Result<bool> {
+    Ok(c.prepare_cached("SELECT 1 FROM stages WHERE id = ?")?
+        .exists([id])?)
 }

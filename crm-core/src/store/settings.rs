@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::money::{Currency, Rate};
-use crate::period::{local_date, month_number, day_number};
+use crate::period::{day_number, local_date, month_number};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -20,7 +20,10 @@ pub fn report_tz(c: &Connection) -> Result<Tz> {
 
 /// Changes the report time zone and recomputes every stored period bucket in it.
 pub fn set_report_tz(c: &Connection, tz: Tz) -> Result<()> {
-    c.execute("UPDATE settings SET value = ? WHERE key = 'report_tz'", [tz.name()])?;
+    c.execute(
+        "UPDATE settings SET value = ? WHERE key = 'report_tz'",
+        [tz.name()],
+    )?;
     let rows: Vec<(i64, i64, Option<i64>)> = c
         .prepare("SELECT id, created_at, closed_at FROM deals")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -31,7 +34,13 @@ pub fn set_report_tz(c: &Connection, tz: Tz) -> Result<()> {
     for (id, created, closed) in rows {
         let (cd, cm) = buckets(created, tz);
         let closed = closed.map(|t| buckets(t, tz));
-        st.execute(params![cd, cm, closed.map(|b| b.0), closed.map(|b| b.1), id])?;
+        st.execute(params![
+            cd,
+            cm,
+            closed.map(|b| b.0),
+            closed.map(|b| b.1),
+            id
+        ])?;
     }
     Ok(())
 }
@@ -43,7 +52,13 @@ pub fn buckets(ts_ms: i64, tz: Tz) -> (i64, i64) {
 }
 
 /// Stores the rate of `currency` in `quote` for `day` (replacing one for the same day).
-pub fn set_rate(c: &Connection, currency: &Currency, quote: &Currency, day: NaiveDate, rate: Rate) -> Result<()> {
+pub fn set_rate(
+    c: &Connection,
+    currency: &Currency,
+    quote: &Currency,
+    day: NaiveDate,
+    rate: Rate,
+) -> Result<()> {
     c.execute(
         "INSERT INTO exchange_rates (currency, quote, day, rate_nanos) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (currency, quote, day) DO UPDATE SET rate_nanos = ?4",
@@ -53,7 +68,12 @@ pub fn set_rate(c: &Connection, currency: &Currency, quote: &Currency, day: Naiv
 }
 
 /// The latest rate of `currency` in `quote` on or before `day`.
-pub fn rate_on(c: &Connection, currency: &Currency, quote: &Currency, day: NaiveDate) -> Result<Option<Rate>> {
+pub fn rate_on(
+    c: &Connection,
+    currency: &Currency,
+    quote: &Currency,
+    day: NaiveDate,
+) -> Result<Option<Rate>> {
     Ok(c.prepare_cached(
         "SELECT rate_nanos FROM exchange_rates WHERE currency = ? AND quote = ? AND day <= ? ORDER BY day DESC LIMIT 1",
     )?

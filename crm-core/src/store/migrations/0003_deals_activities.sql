@@ -64,9 +64,9 @@ CREATE INDEX deals_owner_list ON deals (owner_id, id);
 CREATE INDEX deals_open_list  ON deals (is_open, id);
 CREATE INDEX deals_client     ON deals (client_id, id);
 CREATE INDEX deals_stage      ON deals (stage_id, stage_entered_at);
--- The funnel: covering, in GROUP BY order (DESIGN.md §7).
-CREATE INDEX deals_funnel ON deals (pipeline_id, stage_id, created_month, owner_id, dept_id, is_open, currency, amount_minor, status);
-CREATE INDEX deals_closed ON deals (pipeline_id, status, closed_month, owner_id, dept_id, is_open, currency, amount_minor);
+-- The funnel pivot (stage x month x manager): covering, in GROUP BY order (DESIGN.md §7).
+CREATE INDEX deals_funnel ON deals (pipeline_id, stage_id, created_month, owner_id, currency, dept_id, is_open, amount_minor, created_at, created_day);
+CREATE INDEX deals_closed ON deals (pipeline_id, status, closed_at);
 
 CREATE TABLE deal_stage_events (
     id            INTEGER PRIMARY KEY,
@@ -121,7 +121,8 @@ CREATE TABLE automation_rules (
     stage_id   INTEGER REFERENCES stages (id),
     subject    TEXT NOT NULL,
     due_days   INTEGER NOT NULL DEFAULT 1,
-    active     INTEGER NOT NULL DEFAULT 1
+    active     INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL
 );
 
 -- What a rule already did, so run_due is idempotent: one row per (rule, occasion).
