@@ -1,5 +1,6 @@
 //! Quickstart: creates a database file, fills it with a small organisation (departments,
-//! managers, roles) and clients, then shows what each manager can see and why.
+//! managers, roles) and clients, shows what each manager can see and why, then runs deals
+//! through a pipeline and prints the funnel report (and writes it as an SVG chart).
 //!
 //! Run with `cargo run --example quickstart`. The database is written to
 //! `target/quickstart/crm.db` (replaced on every run); pass another path as the first argument.
@@ -9,17 +10,20 @@ use crm_core::model::{
     ClientQuery, CustomFieldType, Email, NewClient, NewCustomField, NewDepartment, NewUser, Phone,
     RoleSubject, SearchQuery,
 };
-use crm_core::{Crm, Result};
+use crm_core::{Crm, Ctx, Result};
 use std::path::PathBuf;
 
+/// The same level for every listed action on clients, deals and activities.
 fn grants(level: AccessLevel, include_open: bool, actions: &[Action]) -> Vec<Grant> {
-    actions
+    EntityType::ALL
         .iter()
-        .map(|&action| Grant {
-            entity: EntityType::Client,
-            action,
-            level,
-            include_open,
+        .flat_map(|&entity| {
+            actions.iter().map(move |&action| Grant {
+                entity,
+                action,
+                level,
+                include_open,
+            })
         })
         .collect()
 }
@@ -76,7 +80,7 @@ fn main() -> Result<()> {
     let rep = crm.create_role(
         &sys,
         "Sales rep",
-        &grants(AccessLevel::Own, true, &[Read, Create, Update]),
+        &grants(AccessLevel::Own, true, &[Read, Create, Update, ChangeStage]),
     )?;
     let lead = crm.create_role(
         &sys,
@@ -84,7 +88,7 @@ fn main() -> Result<()> {
         &grants(
             AccessLevel::Department,
             true,
-            &[Read, Create, Update, Assign],
+            &[Read, Create, Update, Assign, ChangeStage],
         ),
     )?;
     let director = crm.create_role(
@@ -93,7 +97,7 @@ fn main() -> Result<()> {
         &grants(
             AccessLevel::DepartmentTree,
             true,
-            &[Read, Create, Update, Delete, Export, Assign],
+            &[Read, Create, Update, Delete, Export, Assign, ChangeStage],
         ),
     )?;
     crm.assign_role(
@@ -245,10 +249,255 @@ fn main() -> Result<()> {
         nick_now.count
     );
 
+    funnel_demo(&crm, &sys, &path, &[&diana, &nick, &nora, &sam], acme.id)?;
+
     let report = crm.verify_audit(&sys)?;
     println!(
         "Audit log: {} entries, chain intact: {}",
         report.entries, report.ok
     );
+    Ok(())
+}
+
+/// Deals moving through a pipeline, an automation rule, a timeline and the funnel report.
+fn funnel_demo(
+    crm: &Crm,
+    sys: &Ctx,
+    db_path: &std::path::Path,
+    team: &[&crm_core::model::User],
+    acme: crm_core::ids::ClientId,
+) -> Result<()> {
+    use chrono::{Datelike, Duration, Utc};
+    use crm_core::model::{
+        ActivityKind, FunnelQuery, NewActivity, NewAutomationRule, NewDeal, RequiredField,
+        RuleTrigger, StageKind, StageMove, StageSpec, TimelineItem,
+    };
+    use crm_core::money::{Currency, Rate};
+    use crm_core::period::Grouping;
+
+    let pipeline = crm.create_pipeline(
+        sys,
+        "New business",
+        &[
+            StageSpec::new("Lead", 10, StageKind::Open),
+            StageSpec {
+                rotting_days: Some(14),
+                ..StageSpec::new("Qualified", 30, StageKind::Open)
+            },
+            StageSpec {
+                required_fields: vec![RequiredField::Amount, RequiredField::ExpectedCloseDate],
+                ..StageSpec::new("Proposal", 60, StageKind::Open)
+            },
+            StageSpec::new("Won", 100, StageKind::Won),
+            StageSpec::new("Lost", 0, StageKind::Lost),
+        ],
+    )?;
+    let stage = |name: &str| {
+        pipeline
+            .stages
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.id)
+    };
+    let eur = Currency::parse("EUR", "currency")?;
+    let usd = Currency::parse("USD", "currency")?;
+    let now = Utc::now();
+    let today = now.date_naive();
+    crm.set_exchange_rate(
+        sys,
+        &usd,
+        &eur,
+        today - Duration::days(30),
+        Rate::parse("0.92", "rate")?,
+    )?;
+
+    // Each manager brings in deals over the last five months; some move on, some close.
+    let mut n = 0i64;
+    for (i, user) in team.iter().enumerate() {
+        let ctx = crm.user_context(user.id)?;
+        for k in 0..6i64 {
+            n += 1;
+            let created = now - Duration::days(150 - 23 * k - 5 * i as i64);
+            let deal = crm.create_deal(
+                &ctx,
+                &NewDeal {
+                    title: format!(
+                        "{} deal {}",
+                        user.name.split(' ').next().unwrap_or("Team"),
+                        k + 1
+                    ),
+                    client_id: (k == 0 && user.name.starts_with("Nora")).then_some(acme),
+                    contact_id: None,
+                    pipeline_id: pipeline.id,
+                    stage_id: None,
+                    amount_minor: 250_000 + 125_000 * ((n * 7) % 9),
+                    currency: if k == 5 { usd.clone() } else { eur.clone() },
+                    probability_override: None,
+                    expected_close_date: Some(today + Duration::days(10 * k)),
+                    owner_id: None,
+                    open: false,
+                    custom: Default::default(),
+                    created_at: Some(created),
+                },
+            )?;
+            // Walk it forward: a third win, a sixth lose, the rest stay open at various stages.
+            let path: &[&str] = match (n % 6, k) {
+                (0 | 3, _) => &["Qualified", "Proposal", "Won"],
+                (1, _) => &["Qualified", "Lost"],
+                (2, _) => &["Qualified", "Proposal"],
+                (4, _) => &["Qualified"],
+                _ => &[],
+            };
+            let mut d = deal;
+            for (step, name) in path.iter().enumerate() {
+                let at = created + Duration::days(4 * (step as i64 + 1));
+                if at > now {
+                    break;
+                }
+                let lost_reason = (*name == "Lost").then(|| "Price too high".to_string());
+                let Some(stage_id) = stage(name) else {
+                    continue;
+                };
+                d = crm.move_deal(
+                    &ctx,
+                    d.id,
+                    d.version,
+                    &StageMove {
+                        stage_id,
+                        lost_reason,
+                        at: Some(at),
+                    },
+                )?;
+            }
+        }
+    }
+
+    let nora = crm.user_context(team[2].id)?;
+    crm.create_activity(
+        &nora,
+        &NewActivity {
+            kind: ActivityKind::Call,
+            subject: "Discussed the proposal with the CFO".into(),
+            body: Some("Wants a second quote by Friday".into()),
+            client_id: Some(acme),
+            deal_id: None,
+            assignee_id: None,
+            due_at: None,
+            remind_at: None,
+            done_at: Some(now),
+            open: false,
+        },
+    )?;
+    crm.create_automation_rule(
+        sys,
+        &NewAutomationRule {
+            trigger: RuleTrigger::DealRotting,
+            task_subject: "Deal is stuck: call the client".into(),
+            due_in_days: 1,
+        },
+    )?;
+    let run = crm.run_due(sys, now)?;
+    let again = crm.run_due(sys, now)?;
+    println!(
+        "\nAutomation: {} follow-up tasks created; a second run created {}.",
+        run.total, again.total
+    );
+
+    let timeline = crm.client_timeline(&nora, acme, &Default::default())?;
+    println!(
+        "Acme timeline as Nora sees it ({} entries):",
+        timeline.items.len()
+    );
+    for e in timeline.items.iter().take(6) {
+        let what = match &e.item {
+            TimelineItem::Activity { activity } => {
+                format!("{:?}: {}", activity.kind, activity.subject)
+            }
+            TimelineItem::StageChange { event, deal_title } => {
+                format!("{deal_title} entered stage {}", event.to_stage_id)
+            }
+            TimelineItem::Change { entry } => format!("{} by {}", entry.action, entry.actor_kind),
+        };
+        println!("  {}  {what}", e.at.format("%Y-%m-%d %H:%M"));
+    }
+
+    let first = today.with_day(1).unwrap_or(today);
+    let from = first
+        .checked_sub_months(chrono::Months::new(5))
+        .unwrap_or(first);
+    let to = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    let query = FunnelQuery {
+        pipeline_id: pipeline.id,
+        from,
+        to,
+        grouping: Grouping::Month,
+        time_zone: Some("Europe/Berlin".into()),
+        owner_id: None,
+        department_id: None,
+        reporting_currency: Some(eur.clone()),
+        rate_date: None,
+    };
+    for user in [team[0], team[3]] {
+        let ctx = crm.user_context(user.id)?;
+        let report = crm.funnel_report(&ctx, &query)?;
+        println!(
+            "\nFunnel for {} ({} to {}, {}):",
+            user.name, from, to, report.time_zone
+        );
+        for s in report.stages.iter().filter(|s| s.kind == StageKind::Open) {
+            let total = s
+                .open
+                .converted
+                .as_ref()
+                .map(|m| m.amount_minor / 100)
+                .unwrap_or(0);
+            println!(
+                "  {:<10} {:>3} open  EUR {:>9}",
+                s.name, s.open.count, total
+            );
+        }
+        let won = report
+            .summary
+            .won
+            .converted
+            .as_ref()
+            .map(|m| m.amount_minor / 100)
+            .unwrap_or(0);
+        println!(
+            "  won {} (EUR {won}), lost {}, win rate {}, previous period won {}",
+            report.summary.won.count,
+            report.summary.lost.count,
+            report
+                .summary
+                .win_rate
+                .map(|r| format!("{:.0}%", r * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            report.previous.won.count
+        );
+        for c in &report.conversion {
+            let rate = c
+                .rate
+                .map(|r| format!("{:.0}%", r * 100.0))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "  conversion from stage {}: {} of {} ({rate})",
+                c.from_stage_id, c.advanced, c.reached
+            );
+        }
+        if let Some(top) = report.by_manager.first() {
+            println!(
+                "  top manager: {} with {} won deals",
+                top.name, top.won.count
+            );
+        }
+        if user.id == team[0].id {
+            let svg_path = db_path.with_file_name("funnel.svg");
+            std::fs::write(&svg_path, report.to_svg())
+                .map_err(|e| crm_core::CrmError::invalid("svg", e.to_string()))?;
+            println!("  chart written to {}", svg_path.display());
+        }
+    }
     Ok(())
 }
