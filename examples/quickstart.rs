@@ -481,9 +481,13 @@ fn funnel_demo(
                 .rate
                 .map(|r| format!("{:.0}%", r * 100.0))
                 .unwrap_or_else(|| "-".into());
+            let name = pipeline
+                .stage(c.from_stage_id)
+                .map(|s| s.name.as_str())
+                .unwrap_or("?");
             println!(
-                "  conversion from stage {}: {} of {} ({rate})",
-                c.from_stage_id, c.advanced, c.reached
+                "  went on from {name}: {} of {} ({rate})",
+                c.advanced, c.reached
             );
         }
         if let Some(top) = report.by_manager.first() {
