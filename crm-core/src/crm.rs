@@ -151,6 +151,30 @@ impl WriteCx<'_> {
             &detail.to_string(),
         )
     }
+
+    /// Records a change to a client, deal or activity: the audit entry and the outbox event,
+    /// both in this transaction. `acl` is the record's permission attributes after the change
+    /// (before it, for a delete), so consumers see only events of records they may read.
+    pub fn changed(
+        &self,
+        action: &str,
+        entity: EntityType,
+        id: i64,
+        acl: &RecordAcl,
+        diff: &serde_json::Value,
+    ) -> Result<()> {
+        self.audit(action, entity.as_str(), Some(id), diff)?;
+        let payload = serde_json::json!({ "actor": self.ctx.actor(), "changes": diff });
+        store::outbox::append(
+            self.tx,
+            self.now,
+            action,
+            entity.as_str(),
+            id,
+            acl,
+            &payload.to_string(),
+        )
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -109,10 +109,11 @@ fn finish(cx: &WriteCx<'_>, action: &str, old: &Activity, id: ActivityId) -> Res
         entity: "activity",
         id: id.0,
     })?;
-    cx.audit(
+    cx.changed(
         action,
-        "activity",
-        Some(id.0),
+        ACTIVITY,
+        id.0,
+        &acl_of(&new),
         &diff(&to_json(old), &to_json(&new)),
     )?;
     Ok(new)
@@ -167,10 +168,11 @@ pub(crate) fn insert_activity(
         entity: "activity",
         id: id.0,
     })?;
-    cx.audit(
+    cx.changed(
         "activity.create",
-        "activity",
-        Some(id.0),
+        ACTIVITY,
+        id.0,
+        &acl_of(&a),
         &diff(&Value::Null, &to_json(&a)),
     )?;
     Ok(a)
@@ -295,10 +297,11 @@ impl Crm {
             let old = load_for(cx, id, Action::Delete)?;
             check_version("activity", id.0, old.version, expected_version)?;
             activities::delete(cx.tx, id)?;
-            cx.audit(
+            cx.changed(
                 "activity.delete",
-                "activity",
-                Some(id.0),
+                ACTIVITY,
+                id.0,
+                &acl_of(&old),
                 &diff(&to_json(&old), &Value::Null),
             )
         })

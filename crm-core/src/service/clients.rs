@@ -206,12 +206,7 @@ impl Crm {
                 });
             }
             clients::delete(cx.tx, id)?;
-            cx.audit(
-                "client.delete",
-                "client",
-                Some(id.0),
-                &diff(&to_json(&old), &Value::Null),
-            )
+            cx.changed("client.delete", CLIENT, id.0, &acl_of(&old), &diff(&to_json(&old), &Value::Null))
         })
     }
 
@@ -289,10 +284,11 @@ impl Crm {
             }
             let position = crate::model::optional_text("position", position, 200)?;
             clients::upsert_contact(cx.tx, organization, person, position.as_deref())?;
-            cx.audit(
+            cx.changed(
                 "client.link_contact",
-                "client",
-                Some(organization.0),
+                CLIENT,
+                organization.0,
+                &acl_of(&org),
                 &json!({"contacts": [null, {"person_id": person, "position": position}]}),
             )
         })
@@ -306,17 +302,18 @@ impl Crm {
         person: ClientId,
     ) -> Result<()> {
         self.write(ctx, |cx| {
-            load_for(cx, organization, Action::Update)?;
+            let org = load_for(cx, organization, Action::Update)?;
             if !clients::delete_contact(cx.tx, organization, person)? {
                 return Err(CrmError::invalid(
                     "person_id",
                     format!("client {person} is not a contact of {organization}"),
                 ));
             }
-            cx.audit(
+            cx.changed(
                 "client.unlink_contact",
-                "client",
-                Some(organization.0),
+                CLIENT,
+                organization.0,
+                &acl_of(&org),
                 &json!({"contacts": [{"person_id": person}, null]}),
             )
         })
@@ -358,10 +355,11 @@ fn create_one(
     let doc = clients::get(cx.tx, id)?
         .map(|c| to_json(&c))
         .unwrap_or(Value::Null);
-    cx.audit(
+    cx.changed(
         "client.create",
-        "client",
-        Some(id.0),
+        CLIENT,
+        id.0,
+        &acl,
         &diff(&Value::Null, &doc),
     )?;
     Ok(id)
@@ -373,10 +371,11 @@ fn finish(cx: &WriteCx<'_>, action: &str, old: &Client, id: ClientId) -> Result<
         entity: "client",
         id: id.0,
     })?;
-    cx.audit(
+    cx.changed(
         action,
-        "client",
-        Some(id.0),
+        CLIENT,
+        id.0,
+        &acl_of(&new),
         &diff(&to_json(old), &to_json(&new)),
     )?;
     Ok(new)

@@ -165,10 +165,11 @@ fn finish(cx: &WriteCx<'_>, action: &str, old: &Deal, id: DealId) -> Result<Deal
         entity: "deal",
         id: id.0,
     })?;
-    cx.audit(
+    cx.changed(
         action,
-        "deal",
-        Some(id.0),
+        DEAL,
+        id.0,
+        &acl_of(&new),
         &diff(&to_json(old), &to_json(&new)),
     )?;
     Ok(new)
@@ -252,10 +253,11 @@ impl Crm {
                 entity: "deal",
                 id: id.0,
             })?;
-            cx.audit(
+            cx.changed(
                 "deal.create",
-                "deal",
-                Some(id.0),
+                DEAL,
+                id.0,
+                &acl_of(&deal),
                 &diff(&Value::Null, &to_json(&deal)),
             )?;
             Ok(deal)
@@ -512,10 +514,11 @@ impl Crm {
             let old = load_for(cx, id, Action::Delete)?;
             check_version("deal", id.0, old.version, expected_version)?;
             deals::delete(cx.tx, id)?;
-            cx.audit(
+            cx.changed(
                 "deal.delete",
-                "deal",
-                Some(id.0),
+                DEAL,
+                id.0,
+                &acl_of(&old),
                 &diff(&to_json(&old), &Value::Null),
             )
         })

@@ -10,6 +10,7 @@ mod custom_fields;
 mod deals;
 mod funnel;
 mod org;
+mod outbox;
 mod pipelines;
 mod settings;
 pub mod timeline;

@@ -1,5 +1,6 @@
 //! Configuring pipelines (administrators) and reading them (everyone).
 
+use crate::access::EntityType;
 use crate::crm::{Crm, WriteCx};
 use crate::error::{CrmError, Result};
 use crate::ids::{PipelineId, StageId};
@@ -191,13 +192,14 @@ impl Crm {
             let actor = cx.ctx.user_id().map(|u| u.0);
             for removed in old.stages.iter().filter(|s| !kept(s.id)) {
                 let holding = pipelines::deals_in_stage(cx.tx, removed.id)?;
-                if holding > 0 {
+                if !holding.is_empty() {
                     let Some(r) = update.remap.iter().find(|r| r.from == removed.id) else {
                         return Err(CrmError::Constraint {
                             entity: "stage",
                             id: removed.id.0,
                             message: format!(
-                                "holds {holding} deals: give a remap target to remove it"
+                                "holds {} deals: give a remap target to remove it",
+                                holding.len()
                             ),
                         });
                     };
@@ -209,6 +211,10 @@ impl Crm {
                         cx.now,
                         actor,
                     )?;
+                    for (deal, acl) in holding {
+                        let change = json!({ "stage_id": [removed.id, r.to] });
+                        cx.changed("deal.change_stage", EntityType::Deal, deal.0, &acl, &change)?;
+                    }
                 }
                 pipelines::delete_stage(cx.tx, removed.id)?;
             }

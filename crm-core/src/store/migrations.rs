@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_org_clients.sql"),
     include_str!("migrations/0002_audit_search.sql"),
     include_str!("migrations/0003_deals_activities.sql"),
+    include_str!("migrations/0004_outbox.sql"),
 ];
 
 /// The schema version this build creates and understands.

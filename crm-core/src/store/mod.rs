@@ -11,6 +11,7 @@ pub(crate) mod deals;
 pub(crate) mod funnel;
 pub(crate) mod migrations;
 pub(crate) mod org;
+pub(crate) mod outbox;
 pub(crate) mod pipelines;
 mod pool;
 pub(crate) mod settings;

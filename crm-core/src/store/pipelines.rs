@@ -134,14 +134,6 @@ pub fn set_allowed_next(c: &Connection, id: StageId, next: Option<&[StageId]>) -
     Ok(())
 }
 
-/// Number of deals in a stage.
-pub fn deals_in_stage(c: &Connection, id: StageId) -> Result<i64> {
-    Ok(
-        c.prepare_cached("SELECT count(*) FROM deals WHERE stage_id = ?")?
-            .query_row([id], |r| r.get(0))?,
-    )
-}
-
 /// Moves every deal of stage `from` to stage `to` (keeping their history), recording a stage
 /// event for each; returns the number moved.
 pub fn move_all_deals(
@@ -175,4 +167,25 @@ pub fn delete_stage(c: &Connection, id: StageId) -> Result<()> {
 pub fn stage_exists(c: &Connection, id: StageId) -> Result<bool> {
     Ok(c.prepare_cached("SELECT 1 FROM stages WHERE id = ?")?
         .exists([id])?)
+}
+
+/// The deals in a stage with their permission attributes.
+pub fn deals_in_stage(
+    c: &Connection,
+    id: StageId,
+) -> Result<Vec<(crate::ids::DealId, crate::access::RecordAcl)>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, owner_id, dept_id, is_open FROM deals WHERE stage_id = ? ORDER BY id",
+    )?;
+    let rows = st.query_map([id], |r| {
+        Ok((
+            r.get(0)?,
+            crate::access::RecordAcl {
+                owner_id: r.get(1)?,
+                department_id: r.get(2)?,
+                open: r.get(3)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
