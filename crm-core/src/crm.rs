@@ -296,6 +296,41 @@ impl Crm {
         ensure_active(compiled)
     }
 
+    /// The actor's read decision on one record whose permission attributes are `acl` (`None`
+    /// when it does not exist): `Ok` when readable; otherwise `NotFound`, or `PermissionDenied`
+    /// for an existing record when `hide_denied_records` is off.
+    pub(crate) fn check_read(
+        &self,
+        access: &Access,
+        entity: EntityType,
+        id: i64,
+        acl: Option<RecordAcl>,
+    ) -> Result<RecordAcl> {
+        match acl {
+            Some(acl) if access.plan(entity, Action::Read).allows(&acl) => Ok(acl),
+            Some(_) if !self.options.hide_denied_records => Err(CrmError::PermissionDenied {
+                action: Action::Read,
+                entity,
+                id: Some(id),
+            }),
+            _ => Err(CrmError::NotFound {
+                entity: entity.as_str(),
+                id,
+            }),
+        }
+    }
+
+    /// Runs `f` on the writer connection outside any transaction (restore), holding the write
+    /// lock throughout.
+    pub(crate) fn pool_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        self.pool.with_writer(f)
+    }
+
+    /// Drops every cached compiled access (after the whole database changed underneath).
+    pub(crate) fn forget_cached_access(&self) {
+        lock(&self.acl_cache).clear();
+    }
+
     /// Runs a read with the actor's rights, on one consistent snapshot.
     pub(crate) fn read<T>(
         &self,

@@ -83,6 +83,18 @@ pub enum CrmError {
     /// SQLite reported an error (I/O, corruption, disk full…).
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),
+    /// The caller's progress callback asked to stop. What was documented for the operation as
+    /// kept on cancellation (nothing, or whole committed batches) is all that was written.
+    #[error("cancelled by the caller")]
+    Cancelled,
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or folder.
+        path: String,
+        /// The operating system's complaint.
+        message: String,
+    },
     /// A stored document could not be decoded; the database was edited outside the engine.
     #[error("corrupt stored data in {what}: {message}")]
     Corrupt {
@@ -107,6 +119,8 @@ impl CrmError {
     /// | 8 | schema too new |
     /// | 9 | storage |
     /// | 10 | corrupt data |
+    /// | 11 | cancelled |
+    /// | 12 | file I/O |
     pub fn code(&self) -> i32 {
         match self {
             CrmError::Validation { .. } => 2,
@@ -118,6 +132,16 @@ impl CrmError {
             CrmError::SchemaTooNew { .. } => 8,
             CrmError::Storage(_) => 9,
             CrmError::Corrupt { .. } => 10,
+            CrmError::Cancelled => 11,
+            CrmError::Io { .. } => 12,
+        }
+    }
+
+    /// Shorthand for a [`CrmError::Io`] about `path`.
+    pub fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        CrmError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
         }
     }
 

@@ -49,6 +49,7 @@ pub use error::{CrmError, Result};
 pub use service::audit::{AuditProblem, AuditQuery, AuditReport};
 pub use service::client_queries::Count;
 pub use store::audit::AuditEntry;
+pub use store::backup::CopyProgress;
 pub use store::migrations::SCHEMA_VERSION;
 pub use store::{Durability, OpenOptions};
 

@@ -470,7 +470,7 @@ fn organisation_changes_are_audited() {
 fn audit_ids_are_consecutive_and_verify_is_ok_on_an_untouched_log() {
     let w = populated();
     let all = w.all_audit();
-    assert!(all.len() > 30);
+    assert!(all.len() >= 30);
     for (i, e) in all.iter().enumerate() {
         assert_eq!(e.id, AuditId(i as i64 + 1));
     }

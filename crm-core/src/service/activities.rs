@@ -185,14 +185,15 @@ impl Crm {
         self.write(ctx, |cx| insert_activity(cx, new, None))
     }
 
-    /// An activity the actor may read; `NotFound` otherwise.
+    /// An activity the actor may read; `NotFound` otherwise (see `OpenOptions::hide_denied_records`).
     pub fn get_activity(&self, ctx: &Ctx, id: ActivityId) -> Result<Activity> {
-        self.read(ctx, |c, access| match activities::get(c, id)? {
-            Some(a) if access.plan(ACTIVITY, Action::Read).allows(&acl_of(&a)) => Ok(a),
-            _ => Err(CrmError::NotFound {
+        self.read(ctx, |c, access| {
+            let a = activities::get(c, id)?;
+            self.check_read(access, ACTIVITY, id.0, a.as_ref().map(acl_of))?;
+            a.ok_or(CrmError::NotFound {
                 entity: "activity",
                 id: id.0,
-            }),
+            })
         })
     }
 

@@ -67,33 +67,7 @@ impl Crm {
                     operation: "verify_audit",
                 });
             }
-            let mut problems = Vec::new();
-            let mut entries = 0u64;
-            let mut prev_id = 0i64;
-            let mut prev_hash = vec![0u8; 32];
-            let (head_id, head_hash) = audit::scan(c, |e, stored_prev, stored_hash| {
-                entries += 1;
-                if e.id.0 != prev_id + 1 || stored_prev != prev_hash {
-                    problems.push(AuditProblem::Removed { id: e.id });
-                }
-                if entry_hash(&stored_prev, &e) != stored_hash {
-                    problems.push(AuditProblem::Edited { id: e.id });
-                }
-                prev_id = e.id.0;
-                prev_hash = stored_hash;
-                Ok(())
-            })?;
-            if head_id != prev_id || head_hash != prev_hash {
-                problems.push(AuditProblem::TailRemoved {
-                    last_present: prev_id,
-                    expected_last: head_id,
-                });
-            }
-            Ok(AuditReport {
-                entries,
-                ok: problems.is_empty(),
-                problems,
-            })
+            verify_chain(c)
         })
     }
 
@@ -117,4 +91,35 @@ impl Crm {
             audit::entries(c, q.entity.as_deref(), q.entity_id, q.before, limit)
         })
     }
+}
+
+/// Re-computes the hash chain of the audit log on connection `c`.
+pub(crate) fn verify_chain(c: &rusqlite::Connection) -> Result<AuditReport> {
+    let mut problems = Vec::new();
+    let mut entries = 0u64;
+    let mut prev_id = 0i64;
+    let mut prev_hash = vec![0u8; 32];
+    let (head_id, head_hash) = audit::scan(c, |e, stored_prev, stored_hash| {
+        entries += 1;
+        if e.id.0 != prev_id + 1 || stored_prev != prev_hash {
+            problems.push(AuditProblem::Removed { id: e.id });
+        }
+        if entry_hash(&stored_prev, &e) != stored_hash {
+            problems.push(AuditProblem::Edited { id: e.id });
+        }
+        prev_id = e.id.0;
+        prev_hash = stored_hash;
+        Ok(())
+    })?;
+    if head_id != prev_id || head_hash != prev_hash {
+        problems.push(AuditProblem::TailRemoved {
+            last_present: prev_id,
+            expected_last: head_id,
+        });
+    }
+    Ok(AuditReport {
+        entries,
+        ok: problems.is_empty(),
+        problems,
+    })
 }

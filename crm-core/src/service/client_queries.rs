@@ -1,7 +1,6 @@
 //! Reading clients: get, list, count, search, duplicates and contacts. Every query carries the
 //! actor's read plan rendered to SQL; nothing is filtered after the query.
 
-use super::org::readable_acl;
 use crate::access::{Action, EntityType, SqlAccess};
 use crate::crm::{Access, Crm};
 use crate::error::{CrmError, Result};
@@ -128,10 +127,11 @@ fn conditions(c: &Connection, q: &ClientQuery) -> Result<Conditions> {
 }
 
 impl Crm {
-    /// A client the actor may read; `NotFound` otherwise (denied and missing look alike).
+    /// A client the actor may read; `NotFound` otherwise: denied and missing look alike unless
+    /// `OpenOptions::hide_denied_records` is off, when a denied read is `PermissionDenied`.
     pub fn get_client(&self, ctx: &Ctx, id: ClientId) -> Result<Client> {
         self.read(ctx, |c, access| {
-            readable_acl(c, access, id)?;
+            self.readable_client(c, access, id)?;
             clients::get(c, id)?.ok_or(CrmError::NotFound {
                 entity: "client",
                 id: id.0,
@@ -262,7 +262,7 @@ impl Crm {
 
     fn contact_links(&self, ctx: &Ctx, id: ClientId, by_person: bool) -> Result<Vec<ContactLink>> {
         self.read(ctx, |c, access| {
-            readable_acl(c, access, id)?;
+            self.readable_client(c, access, id)?;
             match read_access(access) {
                 Some(sql) => clients::contacts(c, &sql, id, by_person),
                 None => Ok(vec![]),

@@ -264,25 +264,23 @@ impl Crm {
         })
     }
 
-    /// A deal the actor may read; `NotFound` otherwise.
+    /// A deal the actor may read; `NotFound` otherwise (see `OpenOptions::hide_denied_records`).
     pub fn get_deal(&self, ctx: &Ctx, id: DealId) -> Result<Deal> {
-        self.read(ctx, |c, access| match deals::get(c, id)? {
-            Some(d) if access.plan(DEAL, Action::Read).allows(&acl_of(&d)) => Ok(d),
-            _ => Err(CrmError::NotFound {
+        self.read(ctx, |c, access| {
+            let deal = deals::get(c, id)?;
+            self.check_read(access, DEAL, id.0, deal.as_ref().map(acl_of))?;
+            deal.ok_or(CrmError::NotFound {
                 entity: "deal",
                 id: id.0,
-            }),
+            })
         })
     }
 
     /// The stage history of a deal the actor may read, oldest first.
     pub fn deal_history(&self, ctx: &Ctx, id: DealId) -> Result<Vec<StageEvent>> {
-        self.read(ctx, |c, access| match deals::acl(c, id)? {
-            Some(acl) if access.plan(DEAL, Action::Read).allows(&acl) => deals::events(c, id),
-            _ => Err(CrmError::NotFound {
-                entity: "deal",
-                id: id.0,
-            }),
+        self.read(ctx, |c, access| {
+            self.check_read(access, DEAL, id.0, deals::acl(c, id)?)?;
+            deals::events(c, id)
         })
     }
 

@@ -4,6 +4,7 @@
 mod activities;
 pub mod audit;
 mod automation;
+pub mod backup;
 pub mod client_queries;
 mod clients;
 mod custom_fields;

@@ -503,23 +503,21 @@ impl Crm {
     /// even read it).
     pub fn can(&self, ctx: &Ctx, action: Action, client: ClientId) -> Result<bool> {
         self.read(ctx, |c, access| {
-            let acl = readable_acl(c, access, client)?;
+            let acl = self.readable_client(c, access, client)?;
             Ok(access.plan(EntityType::Client, action).allows(&acl))
         })
     }
 }
 
-/// The permission attributes of a client the actor may read; `NotFound` otherwise.
-pub(crate) fn readable_acl(
-    c: &rusqlite::Connection,
-    access: &Access,
-    id: ClientId,
-) -> Result<RecordAcl> {
-    match clients::acl(c, id)? {
-        Some((acl, _)) if access.plan(EntityType::Client, Action::Read).allows(&acl) => Ok(acl),
-        _ => Err(CrmError::NotFound {
-            entity: "client",
-            id: id.0,
-        }),
+impl Crm {
+    /// The permission attributes of a client the actor may read (see [`Crm::check_read`]).
+    pub(crate) fn readable_client(
+        &self,
+        c: &rusqlite::Connection,
+        access: &Access,
+        id: ClientId,
+    ) -> Result<RecordAcl> {
+        let acl = clients::acl(c, id)?.map(|(acl, _)| acl);
+        self.check_read(access, EntityType::Client, id.0, acl)
     }
 }

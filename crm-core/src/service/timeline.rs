@@ -4,7 +4,6 @@
 
 use super::activities::activity_read_access;
 use super::deals::deal_read_access;
-use super::org::readable_acl;
 use crate::crm::Crm;
 use crate::error::{CrmError, Result};
 use crate::ids::ClientId;
@@ -60,7 +59,7 @@ impl Crm {
             },
         };
         self.read(ctx, |c, access| {
-            readable_acl(c, access, client)?;
+            self.readable_client(c, access, client)?;
             // (at ms, rank, id, entry): each source gives at most limit + 1, the merge keeps the newest.
             let mut merged: Vec<(i64, i64, i64, TimelineEntry)> = Vec::new();
             if let Some(sql) = activity_read_access(access) {

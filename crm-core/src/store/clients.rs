@@ -283,6 +283,23 @@ pub fn ancestors(c: &Connection, id: ClientId) -> Result<Vec<ClientId>> {
     Ok(out)
 }
 
+/// Rewrites the duplicate keys and search documents of every client (after a migration or a
+/// bulk load).
+pub fn reindex_all(c: &Connection) -> Result<()> {
+    c.execute("DELETE FROM client_keys", [])?;
+    c.execute("DELETE FROM client_fts", [])?;
+    let ids: Vec<ClientId> = c
+        .prepare("SELECT id FROM clients ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        if let Some(client) = get(c, id)? {
+            write_index(c, id, &ClientFields::from_stored(&client), false)?;
+        }
+    }
+    Ok(())
+}
+
 /// The normalised keys of a client, as (kind, key) pairs.
 pub fn keys_of(f: &ClientFields) -> Vec<(&'static str, String)> {
     let mut keys: Vec<(&'static str, String)> = Vec::new();

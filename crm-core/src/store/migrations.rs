@@ -20,14 +20,8 @@ pub fn schema_version(conn: &Connection) -> Result<i64> {
     Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
 }
 
-/// Brings the database to [`SCHEMA_VERSION`].
-pub fn migrate(conn: &mut Connection) -> Result<()> {
-    migrate_to(conn, SCHEMA_VERSION)
-}
-
-/// Brings the database to schema version `target`, one transaction per step. Exposed so tests
-/// can create databases as every earlier version of the engine left them.
-pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+/// Fails with `SchemaTooNew` when the file was written by a newer engine.
+pub fn check_version(conn: &Connection) -> Result<()> {
     let found = schema_version(conn)?;
     if found > SCHEMA_VERSION {
         return Err(CrmError::SchemaTooNew {
@@ -35,6 +29,29 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
             supported: SCHEMA_VERSION,
         });
     }
+    Ok(())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`].
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Data steps that need Rust code, run in the same transaction as the SQL of `version`. They
+/// may only touch columns that exist at that version (later migrations may add more).
+fn data_migration(tx: &Connection, version: i64) -> Result<()> {
+    match version {
+        // Version 2 added the duplicate keys and the search index: fill them for existing clients.
+        2 => super::clients::reindex_all(tx),
+        _ => Ok(()),
+    }
+}
+
+/// Brings the database to schema version `target`, one transaction per step. Exposed so tests
+/// can create databases as every earlier version of the engine left them.
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+    check_version(conn)?;
+    let found = schema_version(conn)?;
     for version in found..target.min(SCHEMA_VERSION) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the lock.
@@ -42,6 +59,7 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
             continue;
         }
         tx.execute_batch(MIGRATIONS[version as usize])?;
+        data_migration(&tx, version + 1)?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
     }

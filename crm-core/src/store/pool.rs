@@ -64,6 +64,8 @@ impl Pool {
     pub fn open(path: &Path, options: OpenOptions) -> Result<Pool> {
         let mut writer = Connection::open(path)?;
         configure(&writer, &options)?;
+        // Refuse a file from a newer engine before touching it (even its journal mode).
+        migrations::check_version(&writer)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         migrations::migrate(&mut writer)?;
         Ok(Pool {
@@ -101,6 +103,11 @@ impl Pool {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Runs `f` on the writer connection itself, holding the write lock.
+    pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        f(&mut lock(&self.writer))
     }
 
     /// The database file.

@@ -322,12 +322,11 @@ impl Snapshot {
             .expect("table names");
         let mut tables = BTreeMap::new();
         for name in names {
-            let mut st = conn
+            let n = conn
                 .prepare(&format!("SELECT * FROM \"{name}\""))
-                .expect("select");
-            let n = st.column_count();
+                .expect("select")
+                .column_count();
             let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
-            drop(st);
             let sql = if n == 0 {
                 format!("SELECT * FROM \"{name}\"")
             } else {
