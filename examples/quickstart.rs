@@ -321,23 +321,19 @@ fn funnel_demo(
             let deal = crm.create_deal(
                 &ctx,
                 &NewDeal {
-                    title: format!(
-                        "{} deal {}",
-                        user.name.split(' ').next().unwrap_or("Team"),
-                        k + 1
-                    ),
                     client_id: (k == 0 && user.name.starts_with("Nora")).then_some(acme),
-                    contact_id: None,
-                    pipeline_id: pipeline.id,
-                    stage_id: None,
                     amount_minor: 250_000 + 125_000 * ((n * 7) % 9),
-                    currency: if k == 5 { usd.clone() } else { eur.clone() },
-                    probability_override: None,
                     expected_close_date: Some(today + Duration::days(10 * k)),
-                    owner_id: None,
-                    open: false,
-                    custom: Default::default(),
                     created_at: Some(created),
+                    ..NewDeal::new(
+                        format!(
+                            "{} deal {}",
+                            user.name.split(' ').next().unwrap_or("Team"),
+                            k + 1
+                        ),
+                        pipeline.id,
+                        if k == 5 { usd.clone() } else { eur.clone() },
+                    )
                 },
             )?;
             // Walk it forward: a third win, a sixth lose, the rest stay open at various stages.
@@ -376,16 +372,10 @@ fn funnel_demo(
     crm.create_activity(
         &nora,
         &NewActivity {
-            kind: ActivityKind::Call,
-            subject: "Discussed the proposal with the CFO".into(),
             body: Some("Wants a second quote by Friday".into()),
             client_id: Some(acme),
-            deal_id: None,
-            assignee_id: None,
-            due_at: None,
-            remind_at: None,
             done_at: Some(now),
-            open: false,
+            ..NewActivity::new(ActivityKind::Call, "Discussed the proposal with the CFO")
         },
     )?;
     crm.create_automation_rule(

@@ -551,19 +551,15 @@ fn maven_crm_data_set_end_to_end() -> crm_core::Result<()> {
         let mut deal = crm.create_deal(
             &sys,
             &NewDeal {
-                title: format!("{} {}", o.id, o.product),
                 client_id: o.account.as_ref().map(|a| account_ids[a]),
-                contact_id: None,
-                pipeline_id: pipeline.id,
-                stage_id: None,
                 amount_minor: o.value * 100,
-                currency: usd_code.clone(),
-                probability_override: None,
-                expected_close_date: None,
                 owner_id: Some(agents[&o.agent]),
-                open: false,
-                custom: Default::default(),
                 created_at: Some(midnight(created_on)),
+                ..NewDeal::new(
+                    format!("{} {}", o.id, o.product),
+                    pipeline.id,
+                    usd_code.clone(),
+                )
             },
         )?;
         let mut steps: Vec<(crm_core::ids::StageId, NaiveDate, Option<String>)> = vec![];

@@ -82,6 +82,8 @@ pub struct Activity {
     pub created_at: DateTime<Utc>,
     /// Time of the last change.
     pub updated_at: DateTime<Utc>,
+    /// Identifier in another system (unique), used to match imports.
+    pub external_id: Option<String>,
 }
 
 /// Input for creating an activity. At least one of `client_id` and `deal_id` is required.
@@ -115,6 +117,34 @@ pub struct NewActivity {
     /// Open to everyone.
     #[serde(default)]
     pub open: bool,
+    /// Identifier in another system (unique), used to match imports.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Creation time to record instead of now (for importing history); not in the future.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl NewActivity {
+    /// A new activity with a kind and subject and every other field at its default (assigned
+    /// to the acting user, not linked: set `client_id` or `deal_id`); fill in the rest with
+    /// struct update syntax.
+    pub fn new(kind: ActivityKind, subject: impl Into<String>) -> Self {
+        NewActivity {
+            kind,
+            subject: subject.into(),
+            body: None,
+            client_id: None,
+            deal_id: None,
+            assignee_id: None,
+            due_at: None,
+            remind_at: None,
+            done_at: None,
+            open: false,
+            external_id: None,
+            created_at: None,
+        }
+    }
 }
 
 /// A change to an activity.

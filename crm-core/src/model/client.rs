@@ -165,6 +165,8 @@ pub struct Client {
     pub created_at: DateTime<Utc>,
     /// Time of the last change.
     pub updated_at: DateTime<Utc>,
+    /// Identifier in another system (unique), used to match imports.
+    pub external_id: Option<String>,
 }
 
 /// Input for creating a client.
@@ -204,6 +206,12 @@ pub struct NewClient {
     /// Open to everyone.
     #[serde(default)]
     pub open: bool,
+    /// Identifier in another system (unique), used to match imports.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Creation time to record instead of now (for importing history); not in the future.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 impl NewClient {
@@ -231,6 +239,8 @@ impl NewClient {
             custom: BTreeMap::new(),
             owner_id: None,
             open: false,
+            external_id: None,
+            created_at: None,
         }
     }
 }
@@ -269,6 +279,9 @@ pub struct ClientUpdate {
     /// New "open to everyone" flag.
     #[serde(default, skip_serializing_if = "Patch::is_keep")]
     pub open: Patch<bool>,
+    /// New external id, or `null` to clear.
+    #[serde(default, skip_serializing_if = "Patch::is_keep")]
+    pub external_id: Patch<Option<String>>,
 }
 
 /// Which clients a list shows with respect to archiving.

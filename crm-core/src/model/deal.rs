@@ -55,6 +55,8 @@ pub struct Deal {
     pub created_at: DateTime<Utc>,
     /// Time of the last change.
     pub updated_at: DateTime<Utc>,
+    /// Identifier in another system (unique), used to match imports.
+    pub external_id: Option<String>,
 }
 
 /// Input for creating a deal.
@@ -97,6 +99,33 @@ pub struct NewDeal {
     /// Creation time to record instead of now (for importing history); not in the future.
     #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
+    /// Identifier in another system (unique), used to match imports.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+impl NewDeal {
+    /// A new deal with a title, pipeline and currency, and every other field at its default
+    /// (first open stage, no amount, owned by the acting user); fill in the rest with struct
+    /// update syntax: `NewDeal { amount_minor: 5000, ..NewDeal::new("Renewal", p, eur) }`.
+    pub fn new(title: impl Into<String>, pipeline_id: PipelineId, currency: Currency) -> Self {
+        NewDeal {
+            title: title.into(),
+            client_id: None,
+            contact_id: None,
+            pipeline_id,
+            stage_id: None,
+            amount_minor: 0,
+            currency,
+            probability_override: None,
+            expected_close_date: None,
+            owner_id: None,
+            open: false,
+            custom: BTreeMap::new(),
+            created_at: None,
+            external_id: None,
+        }
+    }
 }
 
 /// A change to a deal's fields. Stage changes go through `Crm::move_deal`, the owner through
@@ -130,6 +159,9 @@ pub struct DealUpdate {
     /// Custom values to merge (`null` removes).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub custom: BTreeMap<String, Value>,
+    /// New external id, or `null` to clear.
+    #[serde(default, skip_serializing_if = "Patch::is_keep")]
+    pub external_id: Patch<Option<String>>,
 }
 
 /// A request to move a deal to another stage.

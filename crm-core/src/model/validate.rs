@@ -186,6 +186,7 @@ pub(crate) struct ClientFields {
     pub tags: Vec<String>,
     pub custom: BTreeMap<String, Value>,
     pub open: bool,
+    pub external_id: Option<String>,
 }
 
 impl ClientFields {
@@ -203,6 +204,7 @@ impl ClientFields {
             tags: c.tags.clone(),
             custom: c.custom.clone(),
             open: c.open,
+            external_id: c.external_id.clone(),
         }
     }
 
@@ -220,6 +222,7 @@ impl ClientFields {
             tags: n.tags.clone(),
             custom: n.custom.clone(),
             open: n.open,
+            external_id: n.external_id.clone(),
         };
         fields.validated(defs)
     }
@@ -240,6 +243,7 @@ impl ClientFields {
             tags: u.tags.or_keep(self.tags.clone()),
             custom: merge_custom(&self.custom, &u.custom),
             open: u.open.or_keep(self.open),
+            external_id: u.external_id.or_keep(self.external_id.clone()),
         };
         next.validated(defs)
     }
@@ -299,6 +303,7 @@ impl ClientFields {
             tags: validate_tags(&self.tags)?,
             custom: self.custom,
             open: self.open,
+            external_id: optional_text("external_id", self.external_id.as_deref(), 200)?,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Activities: tasks, calls, meetings, e-mails and notes, with reminders and overdue lists.
 
-use super::{check_version, diff, resolve_owner, to_json};
+use super::{check_version, diff, past_instant, resolve_owner, to_json};
 use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
@@ -127,6 +127,15 @@ pub(crate) fn insert_activity(
     rule_id: Option<i64>,
 ) -> Result<Activity> {
     let subject = require_text("subject", &new.subject, 300)?;
+    let external_id = optional_text("external_id", new.external_id.as_deref(), 200)?;
+    if let Some(x) = &external_id {
+        if let Some(other) = activities::by_external_id(cx.tx, x)? {
+            return Err(CrmError::invalid(
+                "external_id",
+                format!("{x:?} is already used by activity {other}"),
+            ));
+        }
+    }
     let body = optional_text("body", new.body.as_deref(), 20_000)?;
     check_times(ms(new.due_at), ms(new.remind_at))?;
     let (client_id, deal_id) = resolve_links(cx, new.client_id, new.deal_id)?;
@@ -162,8 +171,10 @@ pub(crate) fn insert_activity(
         done_at: ms(new.done_at),
         open: new.open,
         rule_id,
+        external_id: external_id.as_deref(),
     };
-    let id = activities::insert(cx.tx, &row, cx.now)?;
+    let created_at = past_instant(new.created_at, cx.now, "created_at")?;
+    let id = activities::insert(cx.tx, &row, created_at, cx.now)?;
     let a = activities::get(cx.tx, id)?.ok_or(CrmError::NotFound {
         entity: "activity",
         id: id.0,
@@ -236,6 +247,7 @@ impl Crm {
                 done_at: ms(u.done_at.or_keep(old.done_at)),
                 open,
                 rule_id: old.rule_id,
+                external_id: old.external_id.as_deref(),
             };
             if !activities::update(cx.tx, id, expected_version, &row, cx.now)? {
                 return Err(CrmError::Conflict {

@@ -188,16 +188,11 @@ fn create_task(
         return Ok(false);
     }
     let task = NewActivity {
-        kind: ActivityKind::Task,
-        subject: rule.task_subject.clone(),
-        body: None,
         client_id,
         deal_id,
         assignee_id: Some(owner),
         due_at: Some(now + Duration::days(i64::from(rule.due_in_days))),
-        remind_at: None,
-        done_at: None,
-        open: false,
+        ..NewActivity::new(ActivityKind::Task, rule.task_subject.clone())
     };
     insert_activity(cx, &task, Some(rule.id.0))?;
     Ok(true)

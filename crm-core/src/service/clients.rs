@@ -12,7 +12,7 @@ use crate::store::{activities, clients, custom_fields, deals};
 use crate::Ctx;
 use serde_json::{json, Value};
 
-use super::{check_version, diff, resolve_owner, to_json};
+use super::{check_version, diff, past_instant, resolve_owner, to_json};
 
 const CLIENT: EntityType = EntityType::Client;
 
@@ -119,6 +119,7 @@ impl Crm {
                     ..acl_of(&old)
                 },
             )?;
+            check_external_id(cx, fields.external_id.as_deref(), Some(id))?;
             if fields.parent_id != old.parent_id {
                 check_parent(cx, fields.parent_id, Some(id))?;
             }
@@ -351,7 +352,16 @@ fn create_one(
         ));
     }
     check_parent(cx, fields.parent_id, None).map_err(with_prefix)?;
-    let id = clients::insert(cx.tx, &fields, owner.id, owner.department_id, cx.now)?;
+    check_external_id(cx, fields.external_id.as_deref(), None).map_err(with_prefix)?;
+    let created_at = past_instant(new.created_at, cx.now, "created_at").map_err(with_prefix)?;
+    let id = clients::insert(
+        cx.tx,
+        &fields,
+        owner.id,
+        owner.department_id,
+        created_at,
+        cx.now,
+    )?;
     let doc = clients::get(cx.tx, id)?
         .map(|c| to_json(&c))
         .unwrap_or(Value::Null);
@@ -363,6 +373,23 @@ fn create_one(
         &diff(&Value::Null, &doc),
     )?;
     Ok(id)
+}
+
+/// Refuses an external id another client (other than `this`) already holds.
+fn check_external_id(
+    cx: &WriteCx<'_>,
+    external_id: Option<&str>,
+    this: Option<ClientId>,
+) -> Result<()> {
+    if let Some(x) = external_id {
+        if let Some(other) = clients::by_external_id(cx.tx, x)?.filter(|o| Some(*o) != this) {
+            return Err(CrmError::invalid(
+                "external_id",
+                format!("{x:?} is already used by client {other}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Audits the change from `old` to the stored state of `id` and returns the new state.

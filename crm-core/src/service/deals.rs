@@ -2,7 +2,7 @@
 //! is checked against the stage's rules before anything is written and recorded as an event in
 //! the same transaction.
 
-use super::{check_version, diff, resolve_owner, to_json};
+use super::{check_version, diff, past_instant, resolve_owner, to_json};
 use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
@@ -15,7 +15,7 @@ use crate::period::month_number;
 use crate::store::deals::{self, DealFilter, DealRow, StageChange};
 use crate::store::{clients, custom_fields, pipelines, settings};
 use crate::Ctx;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rusqlite::Connection;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -41,6 +41,7 @@ struct DealFields {
     expected_close_date: Option<NaiveDate>,
     open: bool,
     custom: BTreeMap<String, Value>,
+    external_id: Option<String>,
 }
 
 impl DealFields {
@@ -67,11 +68,22 @@ impl DealFields {
             dept_id: dept,
             open: self.open,
             custom: serde_json::to_string(&self.custom).unwrap_or_else(|_| "{}".into()),
+            external_id: self.external_id.as_deref(),
         }
     }
 
-    fn validate(self, cx: &WriteCx<'_>) -> Result<Self> {
+    /// Validates the fields of deal `this` (`None` for a new deal).
+    fn validate(self, cx: &WriteCx<'_>, this: Option<DealId>) -> Result<Self> {
         let title = require_text("title", &self.title, 300)?;
+        let external_id = optional_text("external_id", self.external_id.as_deref(), 200)?;
+        if let Some(x) = &external_id {
+            if let Some(other) = deals::by_external_id(cx.tx, x)?.filter(|o| Some(*o) != this) {
+                return Err(CrmError::invalid(
+                    "external_id",
+                    format!("{x:?} is already used by deal {other}"),
+                ));
+            }
+        }
         if self.amount_minor < 0 {
             return Err(CrmError::invalid("amount_minor", "must not be negative"));
         }
@@ -94,7 +106,11 @@ impl DealFields {
                 return Err(CrmError::invalid("contact_id", format!("no person {p}")));
             }
         }
-        Ok(DealFields { title, ..self })
+        Ok(DealFields {
+            title,
+            external_id,
+            ..self
+        })
     }
 
     /// Checks the fields a stage requires for entry.
@@ -131,16 +147,8 @@ impl DealFields {
             expected_close_date: d.expected_close_date,
             open: d.open,
             custom: d.custom.clone(),
+            external_id: d.external_id.clone(),
         }
-    }
-}
-
-/// A past (or present) instant supplied by the caller; `field` names it.
-fn past_instant(at: Option<DateTime<Utc>>, now: i64, field: &str) -> Result<i64> {
-    match at.map(|t| t.timestamp_millis()) {
-        Some(t) if t > now => Err(CrmError::invalid(field, "must not be in the future")),
-        Some(t) => Ok(t),
-        None => Ok(now),
     }
 }
 
@@ -195,8 +203,9 @@ impl Crm {
                 expected_close_date: new.expected_close_date,
                 open: new.open,
                 custom: new.custom.clone(),
+                external_id: new.external_id.clone(),
             }
-            .validate(cx)?;
+            .validate(cx, None)?;
             let pipeline = pipelines::get(cx.tx, new.pipeline_id)?.ok_or_else(|| {
                 CrmError::invalid("pipeline_id", format!("no pipeline {}", new.pipeline_id))
             })?;
@@ -339,8 +348,9 @@ impl Crm {
                 expected_close_date: u.expected_close_date.or_keep(old.expected_close_date),
                 open: u.open.or_keep(old.open),
                 custom: merge_custom(&old.custom, &u.custom),
+                external_id: u.external_id.or_keep(old.external_id.clone()),
             }
-            .validate(cx)?;
+            .validate(cx, Some(id))?;
             cx.check(
                 DEAL,
                 Action::Update,

@@ -82,3 +82,16 @@ pub(crate) fn check_version(
     }
     Ok(())
 }
+
+/// A past (or present) instant supplied by the caller; `field` names it.
+pub(crate) fn past_instant(
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    now: i64,
+    field: &str,
+) -> Result<i64> {
+    match at.map(|t| t.timestamp_millis()) {
+        Some(t) if t > now => Err(CrmError::invalid(field, "must not be in the future")),
+        Some(t) => Ok(t),
+        None => Ok(now),
+    }
+}

@@ -6,7 +6,7 @@ use crate::error::{CrmError, Result};
 use crate::ids::{ActivityId, ClientId, DealId, DepartmentId, UserId};
 use crate::model::{Activity, ActivityKind};
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, Row};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 /// Permission columns of `activities` under the alias `a`.
 pub const ACL_COLUMNS: AclColumns = AclColumns {
@@ -17,7 +17,7 @@ pub const ACL_COLUMNS: AclColumns = AclColumns {
 
 pub(crate) const ACTIVITY_COLUMNS: &str =
     "a.id, a.kind, a.subject, a.body, a.client_id, a.deal_id, a.owner_id, a.dept_id, \
-    a.due_at, a.remind_at, a.done_at, a.is_open, a.rule_id, a.version, a.created_at, a.updated_at";
+    a.due_at, a.remind_at, a.done_at, a.is_open, a.rule_id, a.version, a.created_at, a.updated_at, a.external_id";
 
 /// Decodes a row selected with [`ACTIVITY_COLUMNS`] starting at column `o`.
 pub(crate) fn activity_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<Result<Activity>> {
@@ -49,6 +49,7 @@ pub(crate) fn activity_from_row(r: &Row<'_>, o: usize) -> rusqlite::Result<Resul
         version: r.get(o + 13)?,
         created_at: from_millis(r.get(o + 14)?),
         updated_at: from_millis(r.get(o + 15)?),
+        external_id: r.get(o + 16)?,
     }))
 }
 
@@ -83,17 +84,23 @@ pub struct ActivityRow<'a> {
     pub done_at: Option<i64>,
     pub open: bool,
     pub rule_id: Option<i64>,
+    pub external_id: Option<&'a str>,
 }
 
 /// Inserts an activity.
-pub fn insert(c: &Connection, a: &ActivityRow<'_>, now: i64) -> Result<ActivityId> {
+pub fn insert(
+    c: &Connection,
+    a: &ActivityRow<'_>,
+    created_at: i64,
+    now: i64,
+) -> Result<ActivityId> {
     c.prepare_cached(
         "INSERT INTO activities (kind, subject, body, client_id, deal_id, owner_id, dept_id, due_at, remind_at, done_at,
-            is_open, rule_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            is_open, rule_id, created_at, updated_at, external_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         a.kind.as_str(), a.subject, a.body, a.client_id, a.deal_id, a.owner_id, a.dept_id, a.due_at, a.remind_at,
-        a.done_at, a.open, a.rule_id, now, now
+        a.done_at, a.open, a.rule_id, created_at, now, a.external_id
     ])?;
     Ok(ActivityId(c.last_insert_rowid()))
 }
@@ -174,6 +181,15 @@ pub fn overdue(
     params.extend(pred.params);
     params.push(Value::Integer(limit as i64));
     collect(&mut c.prepare_cached(&sql)?, &params)
+}
+
+/// The activity holding an external id, if any.
+pub fn by_external_id(c: &Connection, external_id: &str) -> Result<Option<ActivityId>> {
+    Ok(
+        c.prepare_cached("SELECT id FROM activities WHERE external_id = ?")?
+            .query_row([external_id], |r| r.get(0))
+            .optional()?,
+    )
 }
 
 /// Number of activities referencing a client.

@@ -19,7 +19,7 @@ pub const ACL_COLUMNS: AclColumns = AclColumns {
 
 const CLIENT_COLUMNS: &str = "c.id, c.kind, c.name, c.parent_id, c.tax_id, c.registration_number, \
      c.emails, c.phones, c.addresses, c.tags, c.custom, c.owner_id, c.dept_id, c.is_open, \
-     c.archived_at, c.version, c.created_at, c.updated_at";
+     c.archived_at, c.version, c.created_at, c.updated_at, c.external_id";
 
 /// A client row as stored, before its JSON columns are decoded.
 struct RawClient {
@@ -37,6 +37,7 @@ struct RawClient {
     version: i64,
     created_at: i64,
     updated_at: i64,
+    external_id: Option<String>,
 }
 
 fn raw_from_row(r: &Row<'_>) -> rusqlite::Result<RawClient> {
@@ -55,6 +56,7 @@ fn raw_from_row(r: &Row<'_>) -> rusqlite::Result<RawClient> {
         version: r.get(15)?,
         created_at: r.get(16)?,
         updated_at: r.get(17)?,
+        external_id: r.get(18)?,
     })
 }
 
@@ -84,6 +86,7 @@ impl RawClient {
             version: self.version,
             created_at: from_millis(self.created_at),
             updated_at: from_millis(self.updated_at),
+            external_id: self.external_id.clone(),
         })
     }
 }
@@ -151,12 +154,13 @@ pub fn insert(
     f: &ClientFields,
     owner: UserId,
     dept: DepartmentId,
+    created_at: i64,
     now: i64,
 ) -> Result<ClientId> {
     c.prepare_cached(
         "INSERT INTO clients (kind, name, sort_name, parent_id, tax_id, registration_number, emails, phones,
-            addresses, tags, custom, owner_id, dept_id, is_open, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            addresses, tags, custom, owner_id, dept_id, is_open, created_at, updated_at, external_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         f.kind.as_i64(),
@@ -173,8 +177,9 @@ pub fn insert(
         owner,
         dept,
         f.open,
+        created_at,
         now,
-        now
+        f.external_id
     ])?;
     let id = ClientId(c.last_insert_rowid());
     write_index(c, id, f, false)?;
@@ -193,7 +198,7 @@ pub fn update(
     let n = c
         .prepare_cached(
             "UPDATE clients SET name = ?, sort_name = ?, parent_id = ?, tax_id = ?, registration_number = ?,
-                emails = ?, phones = ?, addresses = ?, tags = ?, custom = ?, is_open = ?,
+                emails = ?, phones = ?, addresses = ?, tags = ?, custom = ?, is_open = ?, external_id = ?,
                 version = version + 1, updated_at = ?
              WHERE id = ? AND version = ?",
         )?
@@ -209,6 +214,7 @@ pub fn update(
             json(&f.tags)?,
             json(&f.custom)?,
             f.open,
+            f.external_id,
             now,
             id,
             expected
@@ -255,6 +261,15 @@ pub fn delete(c: &Connection, id: ClientId) -> Result<()> {
     c.execute("DELETE FROM client_fts WHERE rowid = ?", [id])?;
     c.execute("DELETE FROM clients WHERE id = ?", [id])?;
     Ok(())
+}
+
+/// The client holding an external id, if any.
+pub fn by_external_id(c: &Connection, external_id: &str) -> Result<Option<ClientId>> {
+    Ok(
+        c.prepare_cached("SELECT id FROM clients WHERE external_id = ?")?
+            .query_row([external_id], |r| r.get(0))
+            .optional()?,
+    )
 }
 
 /// Number of organisations whose parent is `id`.
@@ -553,7 +568,7 @@ pub fn duplicates(
     params.push(Value::Integer(limit as i64));
     let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map(params_from_iter(&params), |r| {
-        Ok((raw_from_row(r)?, r.get::<_, String>(18)?))
+        Ok((raw_from_row(r)?, r.get::<_, String>(19)?))
     })?;
     let mut out = Vec::new();
     for row in rows {

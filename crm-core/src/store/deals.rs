@@ -20,7 +20,7 @@ pub const ACL_COLUMNS: AclColumns = AclColumns {
 const DEAL_COLUMNS: &str = "d.id, d.title, d.client_id, d.contact_id, d.pipeline_id, d.stage_id, d.status, \
     d.amount_minor, d.currency, d.probability, d.expected_close, d.owner_id, d.dept_id, d.is_open, d.custom, \
     d.lost_reason, d.closed_at, d.stage_entered_at, d.version, d.created_at, d.updated_at, \
-    (SELECT probability FROM stages WHERE id = d.stage_id)";
+    (SELECT probability FROM stages WHERE id = d.stage_id), d.external_id";
 
 fn deal_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Deal>> {
     let id: i64 = r.get(0)?;
@@ -78,6 +78,7 @@ fn deal_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Deal>> {
             version: r.get(18)?,
             created_at: from_millis(r.get(19)?),
             updated_at: from_millis(r.get(20)?),
+            external_id: r.get(22)?,
         })
     };
     Ok(build())
@@ -133,6 +134,7 @@ pub struct DealRow<'a> {
     pub dept_id: DepartmentId,
     pub open: bool,
     pub custom: String,
+    pub external_id: Option<&'a str>,
 }
 
 /// Period buckets of an instant in the report time zone: (day number, month number).
@@ -150,13 +152,13 @@ pub fn insert(
     c.prepare_cached(
         "INSERT INTO deals (title, client_id, contact_id, pipeline_id, stage_id, status, amount_minor, currency,
             probability, expected_close, expected_month, owner_id, dept_id, is_open, custom, stage_entered_at,
-            created_at, created_day, created_month, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            created_at, created_day, created_month, updated_at, external_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         d.title, d.client_id, d.contact_id, d.pipeline_id, d.stage_id, d.status.as_i64(), d.amount_minor,
         d.currency.as_str(), d.probability_override, d.expected_close, d.expected_month, d.owner_id, d.dept_id,
-        d.open, d.custom, created_at, created_at, created.0, created.1, now
+        d.open, d.custom, created_at, created_at, created.0, created.1, now, d.external_id
     ])?;
     let id = DealId(c.last_insert_rowid());
     insert_event(c, id, d.pipeline_id, None, d.stage_id, created_at, actor)?;
@@ -173,12 +175,12 @@ pub fn update(
 ) -> Result<bool> {
     Ok(c.prepare_cached(
         "UPDATE deals SET title = ?, client_id = ?, contact_id = ?, amount_minor = ?, currency = ?, probability = ?,
-            expected_close = ?, expected_month = ?, is_open = ?, custom = ?, version = version + 1, updated_at = ?
+            expected_close = ?, expected_month = ?, is_open = ?, custom = ?, external_id = ?, version = version + 1, updated_at = ?
          WHERE id = ? AND version = ?",
     )?
     .execute(params![
         d.title, d.client_id, d.contact_id, d.amount_minor, d.currency.as_str(), d.probability_override,
-        d.expected_close, d.expected_month, d.open, d.custom, now, id, expected
+        d.expected_close, d.expected_month, d.open, d.custom, d.external_id, now, id, expected
     ])? == 1)
 }
 
@@ -334,6 +336,15 @@ pub fn list_page(
     write!(sql, ") SELECT {DEAL_COLUMNS} FROM page JOIN deals d ON d.id = page.id ORDER BY d.id DESC LIMIT ?").ok();
     params.push(Value::Integer(limit as i64));
     collect(&mut c.prepare_cached(&sql)?, &params)
+}
+
+/// The deal holding an external id, if any.
+pub fn by_external_id(c: &Connection, external_id: &str) -> Result<Option<DealId>> {
+    Ok(
+        c.prepare_cached("SELECT id FROM deals WHERE external_id = ?")?
+            .query_row([external_id], |r| r.get(0))
+            .optional()?,
+    )
 }
 
 /// Number of deals referencing a client (as client or contact).

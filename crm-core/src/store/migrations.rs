@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_audit_search.sql"),
     include_str!("migrations/0003_deals_activities.sql"),
     include_str!("migrations/0004_outbox.sql"),
+    include_str!("migrations/0005_external_ids_merges.sql"),
 ];
 
 /// The schema version this build creates and understands.
