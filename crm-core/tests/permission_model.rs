@@ -14,16 +14,18 @@
 //! 4. keyset pages of any small size concatenate to the one-big-page result, in model order,
 //!    and counts equal the number of allowed records;
 //! 5. a new role never removes access, a new forbid never adds any;
-//! 6. after random `move_user` / `assign_client` (and department moves and head changes) no
-//!    department stamp is stale and the model still agrees;
-//! and `explain` agrees with the model (decision and reason), and deactivated users get
-//! `InactiveUser` from every call.
+//! 6. after random `move_user` / `assign_client` (and department moves, head changes and
+//!    (de)activations) no department stamp is stale and the model still agrees.
+//!
+//! Besides, `explain` agrees with the model (decision and reason), deactivated users get
+//! `InactiveUser` from every call, and department-tree scopes larger than the engine's
+//! per-department branch limit agree too.
 
 #[path = "permission_model/model.rs"]
 mod model;
 
 use crm_core::access::{AccessLevel, Action, EntityType, Explanation, Grant, MatchedBy, RoleVia};
-use crm_core::ids::{ClientId, DepartmentId, ForbidId, RoleId, UserId};
+use crm_core::ids::{ClientId, DepartmentId, ForbidId, RoleAssignmentId, RoleId, UserId};
 use crm_core::model::{
     Client, ClientQuery, Forbid, ForbidSubject, ForbidTarget, NewClient, NewDepartment, NewUser,
     Page, RoleSubject, SearchQuery,
@@ -41,6 +43,10 @@ use std::ops::RangeInclusive;
 const COMMON_WORD: &str = "common";
 
 type TestResult = Result<(), TestCaseError>;
+
+/// What one user may do: the clients they read, and the (client, action index) pairs `can`
+/// allows on them.
+type Rights = (BTreeSet<usize>, BTreeSet<(usize, usize)>);
 
 // ---------------------------------------------------------------------------------------------
 // Generators
@@ -140,7 +146,7 @@ fn scenario(depts: RangeInclusive<usize>, deep: bool) -> impl Strategy<Value = S
         );
         let heads = prop::collection::vec(prop::option::weighted(0.4, 0..nu), nd);
         let roles = prop::collection::vec(role_spec(), nr);
-        let assignments = prop::collection::vec((0..nr, subject(nd, nu)), 1..=8);
+        let assignments = prop::collection::vec((0..nr, subject(nd, nu)), nu..=nu + 6);
         let forbids = prop::collection::vec(forbid_spec(nd, nu, nr), 0..=3);
         let clients = prop::collection::vec(
             (0..nu, prop::bool::weighted(0.3), 0..NAME_STEMS.len()).prop_map(
@@ -170,23 +176,55 @@ fn small_scenario() -> impl Strategy<Value = Scenario> {
     scenario(2..=8, false)
 }
 
-/// Changes applied (as the system context) in property 6.
+/// Changes applied (as the system context) in property 6; indices are into the scenario.
 #[derive(Clone, Debug)]
 enum Op {
-    MoveUser { user: usize, dept: usize },
-    AssignClient { client: usize, owner: usize },
-    MoveDepartment { dept: usize, parent: Option<usize> },
-    SetHead { dept: usize, head: Option<usize> },
+    MoveUser {
+        user: usize,
+        dept: usize,
+    },
+    AssignClient {
+        client: usize,
+        owner: usize,
+    },
+    MoveDepartment {
+        dept: usize,
+        parent: Option<usize>,
+    },
+    SetHead {
+        dept: usize,
+        head: Option<usize>,
+    },
+    SetActive {
+        user: usize,
+        active: bool,
+    },
+    /// Removes the n-th remaining assignment (modulo their number), if any.
+    Unassign {
+        nth: prop::sample::Index,
+    },
+    /// Removes the n-th remaining forbid rule, if any.
+    RemoveForbid {
+        nth: prop::sample::Index,
+    },
+    /// Deletes a role, with its assignments and the forbids that name it.
+    DeleteRole {
+        role: usize,
+    },
 }
 
-fn op(nd: usize, nu: usize, nc: usize) -> impl Strategy<Value = Op> {
+fn op(nd: usize, nu: usize, nr: usize, nc: usize) -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..nu, 0..nd).prop_map(|(user, dept)| Op::MoveUser { user, dept }),
-        4 => (0..nc, 0..nu).prop_map(|(client, owner)| Op::AssignClient { client, owner }),
-        1 => (0..nd, prop::option::weighted(0.8, 0..nd))
+        3 => (0..nu, 0..nd).prop_map(|(user, dept)| Op::MoveUser { user, dept }),
+        3 => (0..nc, 0..nu).prop_map(|(client, owner)| Op::AssignClient { client, owner }),
+        2 => (0..nd, prop::option::weighted(0.8, 0..nd))
             .prop_map(|(dept, parent)| Op::MoveDepartment { dept, parent }),
         1 => (0..nd, prop::option::weighted(0.7, 0..nu))
             .prop_map(|(dept, head)| Op::SetHead { dept, head }),
+        1 => (0..nu, any::<bool>()).prop_map(|(user, active)| Op::SetActive { user, active }),
+        1 => any::<prop::sample::Index>().prop_map(|nth| Op::Unassign { nth }),
+        1 => any::<prop::sample::Index>().prop_map(|nth| Op::RemoveForbid { nth }),
+        1 => (0..nr).prop_map(|role| Op::DeleteRole { role }),
     ]
 }
 
@@ -210,6 +248,8 @@ struct World {
     depts: Vec<DepartmentId>,
     users: Vec<UserId>,
     roles: Vec<RoleId>,
+    /// Engine id of each model assignment (identical assignments share one).
+    assignments: Vec<RoleAssignmentId>,
     forbids: Vec<ForbidId>,
     clients: Vec<ClientId>,
 }
@@ -238,6 +278,7 @@ impl World {
             depts: Vec::new(),
             users: Vec::new(),
             roles: Vec::new(),
+            assignments: Vec::new(),
             forbids: Vec::new(),
             clients: Vec::new(),
         };
@@ -284,9 +325,11 @@ impl World {
             w.roles.push(role.id);
         }
         for (r, subject) in &s.assignments {
-            w.crm
+            let id = w
+                .crm
                 .assign_role(&w.sys, w.roles[*r], &w.role_subject(subject))
                 .unwrap();
+            w.assignments.push(id);
         }
         for f in &s.forbids {
             let id = w.crm.add_forbid(&w.sys, &w.forbid(f)).unwrap();
@@ -366,9 +409,11 @@ impl World {
         self.roles.push(role.id);
         s.roles.push(spec.clone());
         let r = s.roles.len() - 1;
-        self.crm
+        let id = self
+            .crm
             .assign_role(&self.sys, role.id, &self.role_subject(subject))
             .unwrap();
+        self.assignments.push(id);
         s.assignments.push((r, subject.clone()));
     }
 
@@ -377,6 +422,22 @@ impl World {
         let id = self.crm.add_forbid(&self.sys, &self.forbid(f)).unwrap();
         self.forbids.push(id);
         s.forbids.push(f.clone());
+    }
+
+    /// Forgets the assignments whose engine id satisfies `gone`, in both vectors.
+    fn drop_assignments(&mut self, s: &mut Scenario, gone: impl Fn(RoleAssignmentId) -> bool) {
+        let keep: Vec<bool> = self.assignments.iter().map(|a| !gone(*a)).collect();
+        let mut k = keep.iter();
+        s.assignments.retain(|_| *k.next().unwrap_or(&true));
+        self.assignments.retain(|a| !gone(*a));
+    }
+
+    /// Forgets the forbid rules for which `gone` holds, in both vectors.
+    fn drop_forbids(&mut self, s: &mut Scenario, gone: impl Fn(&ForbidSpec) -> bool) {
+        let keep: Vec<bool> = s.forbids.iter().map(|f| !gone(f)).collect();
+        let mut k = keep.iter();
+        self.forbids.retain(|_| *k.next().unwrap_or(&true));
+        s.forbids.retain(|f| !gone(f));
     }
 
     fn ctx(&self, u: usize) -> Ctx {
@@ -523,6 +584,9 @@ fn check_user(w: &World, s: &Scenario, u: usize) -> TestResult {
             user
         ));
         prop_assert!(is_inactive(w.crm.can(&ctx, Action::Update, any), user));
+        prop_assert!(is_inactive(w.crm.departments(&ctx), user));
+        let new = NewClient::organization(format!("New {COMMON_WORD}"));
+        prop_assert!(is_inactive(w.crm.create_client(&ctx, &new), user));
         prop_assert!(is_inactive(
             w.crm.explain(&ctx, user, Action::Read, any),
             user
@@ -684,28 +748,54 @@ fn check_explain(w: &World, s: &Scenario, u: usize, action: Action, c: usize) ->
     Ok(())
 }
 
-/// Every client's stamp is its owner's current department, and the owner is the model's.
-fn check_stamps(w: &World, s: &Scenario) -> TestResult {
-    let all = flatten_ids(w, &list_pages(w, &w.sys, 500, None).unwrap());
+/// Every client's stamp is its owner's current department, and users, owners, forbid rules and
+/// role assignments are the model's.
+fn check_org_state(w: &World, s: &Scenario) -> TestResult {
+    let pages = list_pages(w, &w.sys, 500, None).unwrap();
+    let all: Vec<&Client> = pages.iter().flat_map(|p| &p.items).collect();
+    prop_assert_eq!(all.len(), w.clients.len(), "the system context sees all");
+    let users = w.crm.users(&w.sys).unwrap();
+    for (u, id) in w.users.iter().enumerate() {
+        let user = users.iter().find(|x| x.id == *id);
+        prop_assert_eq!(
+            user.map(|x| (x.department_id, x.active)),
+            Some((w.depts[s.users[u].dept], s.users[u].active)),
+            "user {}",
+            u
+        );
+    }
+    let forbids: BTreeSet<ForbidId> = w
+        .crm
+        .forbids(&w.sys)
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
     prop_assert_eq!(
-        set(&all).len(),
-        w.clients.len(),
-        "the system context sees all"
+        forbids,
+        w.forbids.iter().copied().collect(),
+        "stored forbid rules"
     );
-    for (c, id) in w.clients.iter().enumerate() {
-        let client = w.crm.get_client(&w.sys, *id).unwrap();
+    let assignments: BTreeSet<RoleAssignmentId> = w
+        .crm
+        .role_assignments(&w.sys)
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    prop_assert_eq!(
+        assignments,
+        w.assignments.iter().copied().collect(),
+        "stored role assignments"
+    );
+    for client in all {
+        let c = w.client_index(client.id);
         let owner = s.clients[c].owner;
         prop_assert_eq!(client.owner_id, w.users[owner], "owner of client {}", c);
-        let owner_now = w.crm.user(&w.sys, client.owner_id).unwrap();
+        let owner_now = users.iter().find(|x| x.id == client.owner_id);
         prop_assert_eq!(
-            owner_now.department_id,
-            w.depts[s.users[owner].dept],
-            "department of user {}",
-            owner
-        );
-        prop_assert_eq!(
-            client.department_id,
-            owner_now.department_id,
+            Some(client.department_id),
+            owner_now.map(|x| x.department_id),
             "stale stamp on client {}",
             c
         );
@@ -718,7 +808,7 @@ fn check_stamps(w: &World, s: &Scenario) -> TestResult {
 // ---------------------------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(config(24))]
+    #![proptest_config(config(48))]
 
     /// (1) (2) (3): lists and search equal the single-record check, which equals the model.
     #[test]
@@ -736,12 +826,11 @@ proptest! {
         cap in 0u64..45,
     ) {
         let w = World::build(&s);
-        for u in 0..w.users.len() {
+        for (u, &limit) in limits.iter().enumerate().take(w.users.len()) {
             if !s.users[u].active {
                 continue;
             }
             let ctx = w.ctx(u);
-            let limit = limits[u];
             let mut expected: Vec<usize> = (0..w.clients.len())
                 .filter(|&c| s.allowed(u, Action::Read, c))
                 .collect();
@@ -797,7 +886,7 @@ proptest! {
     ) {
         let mut s = s;
         let mut w = World::build(&s);
-        let snapshot = |w: &World, s: &Scenario| -> Result<Vec<(BTreeSet<usize>, BTreeSet<(usize, usize)>)>, TestCaseError> {
+        let snapshot = |w: &World, s: &Scenario| -> Result<Vec<Rights>, TestCaseError> {
             let mut out = Vec::new();
             for u in 0..w.users.len() {
                 if !s.users[u].active {
@@ -838,17 +927,78 @@ proptest! {
         check_all_users(&w, &s)?;
     }
 
-    /// (6): after random moves and reassignments no stamp is stale and the model still agrees;
-    /// the list's department filter (closure table) follows department moves.
+    /// `explain` asked by the system context agrees with the model for every (user, record)
+    /// pair: for reading, and for one other action per pair (all actions are covered).
+    /// Asked by the user themselves, it answers for readable records only.
+    #[test]
+    fn explain_agrees_with_model(s in small_scenario()) {
+        let w = World::build(&s);
+        for u in 0..w.users.len() {
+            let ctx = w.ctx(u);
+            for c in 0..w.clients.len() {
+                check_explain(&w, &s, u, Action::Read, c)?;
+                let other = Action::ALL[(u * 7 + c) % Action::ALL.len()];
+                check_explain(&w, &s, u, other, c)?;
+                if s.users[u].active && c % 4 == 0 {
+                    let own = w.crm.explain(&ctx, w.users[u], other, w.clients[c]);
+                    if s.allowed(u, Action::Read, c) {
+                        let by_sys = w.crm.explain(&w.sys, w.users[u], other, w.clients[c]).unwrap();
+                        prop_assert_eq!(own.unwrap(), by_sys);
+                    } else {
+                        prop_assert!(matches!(own, Err(CrmError::NotFound { .. })), "{own:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(24))]
+
+    /// Large trees: a DepartmentTree scope (or a DepartmentTree forbid) of more departments than
+    /// the engine renders as separate branches still agrees with the model.
+    #[test]
+    fn large_department_trees_agree_with_model(s in scenario(26..=32, true)) {
+        let w = World::build(&s);
+        check_all_users(&w, &s)?;
+        for u in 0..w.users.len() {
+            if !s.users[u].active {
+                continue;
+            }
+            let ctx = w.ctx(u);
+            let n = (0..w.clients.len()).filter(|&c| s.allowed(u, Action::Read, c)).count() as u64;
+            prop_assert_eq!(
+                w.crm.count_clients(&ctx, &ClientQuery::default(), 1000).unwrap(),
+                Count { count: n, exact: true }
+            );
+            let pages = list_pages(&w, &ctx, 3, None).unwrap();
+            let ids = flatten_ids(&w, &pages);
+            prop_assert!(no_duplicates(&ids));
+            prop_assert_eq!(ids.len() as u64, n);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// (6): after every step of a random sequence of user moves and client reassignments (mixed
+    /// with department moves, head changes, (de)activations, unassignments, forbid removals and
+    /// role deletions, all as the system context) no department stamp is stale, the stored
+    /// organisation is the model's, and every user's list equals the model at once (cached
+    /// plans follow). At the end, single checks, `explain` and the list's department filter
+    /// (the closure table) agree with the model too.
     #[test]
     fn moves_and_reassignments_keep_stamps_fresh(
         (s, ops) in small_scenario().prop_flat_map(|s| {
-            let (nd, nu, nc) = (s.parents.len(), s.users.len(), s.clients.len());
-            (Just(s), prop::collection::vec(op(nd, nu, nc), 1..=8))
+            let (nd, nu, nr, nc) = (s.parents.len(), s.users.len(), s.roles.len(), s.clients.len());
+            (Just(s), prop::collection::vec(op(nd, nu, nr, nc), 1..=10))
         })
     ) {
         let mut s = s;
-        let w = World::build(&s);
+        let mut w = World::build(&s);
+        let mut deleted_roles = BTreeSet::new();
         let contexts: Vec<Ctx> = (0..w.users.len()).map(|u| w.ctx(u)).collect();
         for (step, op) in ops.iter().enumerate() {
             match *op {
@@ -890,10 +1040,54 @@ proptest! {
                     w.crm.set_department_head(&w.sys, w.depts[dept], head.map(|h| w.users[h])).unwrap();
                     s.heads[dept] = head;
                 }
+                Op::SetActive { user, active } => {
+                    w.crm.set_user_active(&w.sys, w.users[user], active).unwrap();
+                    s.users[user].active = active;
+                }
+                Op::Unassign { nth } => {
+                    if !w.assignments.is_empty() {
+                        let id = w.assignments[nth.index(w.assignments.len())];
+                        w.crm.unassign_role(&w.sys, id).unwrap();
+                        w.drop_assignments(&mut s, |a| a == id);
+                    }
+                }
+                Op::RemoveForbid { nth } => {
+                    if !w.forbids.is_empty() {
+                        let f = nth.index(w.forbids.len());
+                        let id = w.forbids[f];
+                        w.crm.remove_forbid(&w.sys, id).unwrap();
+                        w.forbids.remove(f);
+                        s.forbids.remove(f);
+                        let again = w.crm.remove_forbid(&w.sys, id);
+                        prop_assert!(matches!(again, Err(CrmError::NotFound { .. })), "{again:?}");
+                    }
+                }
+                Op::DeleteRole { role } => {
+                    let got = w.crm.delete_role(&w.sys, w.roles[role]);
+                    if deleted_roles.insert(role) {
+                        got.unwrap();
+                        let ids: BTreeSet<RoleAssignmentId> = w
+                            .assignments
+                            .iter()
+                            .zip(&s.assignments)
+                            .filter(|(_, (r, _))| *r == role)
+                            .map(|(id, _)| *id)
+                            .collect();
+                        w.drop_assignments(&mut s, |a| ids.contains(&a));
+                        w.drop_forbids(&mut s, |f| matches!(f.subject, FSubject::Role(r) if r == role));
+                    } else {
+                        prop_assert!(
+                            matches!(got, Err(CrmError::Validation { .. })),
+                            "step {step}: deleting a deleted role: {got:?}"
+                        );
+                    }
+                }
             }
-            check_stamps(&w, &s)?;
+            check_org_state(&w, &s)?;
             for (u, ctx) in contexts.iter().enumerate() {
                 if !s.users[u].active {
+                    let got = w.crm.list_clients(ctx, &ClientQuery::default());
+                    prop_assert!(is_inactive(got, w.users[u]), "step {} ({:?}): user {} is inactive", step, op, u);
                     continue;
                 }
                 let model: BTreeSet<usize> = (0..w.clients.len())
@@ -903,6 +1097,11 @@ proptest! {
             }
         }
         check_all_users(&w, &s)?;
+        for u in 0..w.users.len() {
+            for c in (0..w.clients.len()).step_by(3) {
+                check_explain(&w, &s, u, Action::Read, c)?;
+            }
+        }
         for (u, ctx) in contexts.iter().enumerate() {
             if !s.users[u].active {
                 continue;
@@ -914,58 +1113,6 @@ proptest! {
                 let listed = flatten_ids(&w, &list_pages(&w, ctx, 50, Some(w.depts[d])).unwrap());
                 prop_assert_eq!(set(&listed), model, "user {} list of department {} and below", u, d);
             }
-        }
-    }
-
-    /// `explain` asked by the system context agrees with the model for every (user, record)
-    /// pair: for reading, and for one other action per pair (all actions are covered).
-    /// Asked by the user themselves, it answers for readable records only.
-    #[test]
-    fn explain_agrees_with_model(s in small_scenario()) {
-        let w = World::build(&s);
-        for u in 0..w.users.len() {
-            let ctx = w.ctx(u);
-            for c in 0..w.clients.len() {
-                check_explain(&w, &s, u, Action::Read, c)?;
-                let other = Action::ALL[(u * 7 + c) % Action::ALL.len()];
-                check_explain(&w, &s, u, other, c)?;
-                if s.users[u].active && c % 4 == 0 {
-                    let own = w.crm.explain(&ctx, w.users[u], other, w.clients[c]);
-                    if s.allowed(u, Action::Read, c) {
-                        let by_sys = w.crm.explain(&w.sys, w.users[u], other, w.clients[c]).unwrap();
-                        prop_assert_eq!(own.unwrap(), by_sys);
-                    } else {
-                        prop_assert!(matches!(own, Err(CrmError::NotFound { .. })), "{own:?}");
-                    }
-                }
-            }
-        }
-    }
-}
-
-proptest! {
-    #![proptest_config(config(16))]
-
-    /// Large trees: a DepartmentTree scope (or a DepartmentTree forbid) of more departments than
-    /// the engine renders as separate branches still agrees with the model.
-    #[test]
-    fn large_department_trees_agree_with_model(s in scenario(26..=32, true)) {
-        let w = World::build(&s);
-        check_all_users(&w, &s)?;
-        for u in 0..w.users.len() {
-            if !s.users[u].active {
-                continue;
-            }
-            let ctx = w.ctx(u);
-            let n = (0..w.clients.len()).filter(|&c| s.allowed(u, Action::Read, c)).count() as u64;
-            prop_assert_eq!(
-                w.crm.count_clients(&ctx, &ClientQuery::default(), 1000).unwrap(),
-                Count { count: n, exact: true }
-            );
-            let pages = list_pages(&w, &ctx, 3, None).unwrap();
-            let ids = flatten_ids(&w, &pages);
-            prop_assert!(no_duplicates(&ids));
-            prop_assert_eq!(ids.len() as u64, n);
         }
     }
 }
