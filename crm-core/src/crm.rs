@@ -118,6 +118,11 @@ impl WriteCx<'_> {
         }
     }
 
+    /// Forgets a noted denial (a bulk job reports row denials in its own report).
+    pub fn clear_denial(&self) {
+        self.denial.borrow_mut().take();
+    }
+
     /// Refuses the call unless the actor is an administrator (or the system context).
     pub fn require_admin(&self, operation: &'static str) -> Result<()> {
         if self.access.is_admin() {
@@ -164,6 +169,18 @@ impl WriteCx<'_> {
         diff: &serde_json::Value,
     ) -> Result<()> {
         self.audit(action, entity.as_str(), Some(id), diff)?;
+        self.emit(action, entity, id, acl, diff)
+    }
+
+    /// Writes the outbox event of a change (without an audit entry: bulk jobs audit once).
+    pub fn emit(
+        &self,
+        action: &str,
+        entity: EntityType,
+        id: i64,
+        acl: &RecordAcl,
+        diff: &serde_json::Value,
+    ) -> Result<()> {
         let payload = serde_json::json!({ "actor": self.ctx.actor(), "changes": diff });
         store::outbox::append(
             self.tx,

@@ -208,6 +208,29 @@ impl ClientFields {
         }
     }
 
+    /// Fields of a client with nothing set yet but its kind (the base an import row fills in).
+    pub fn empty(kind: ClientKind) -> Self {
+        ClientFields {
+            kind,
+            name: String::new(),
+            parent_id: None,
+            tax_id: None,
+            registration_number: None,
+            emails: Vec::new(),
+            phones: Vec::new(),
+            addresses: Vec::new(),
+            tags: Vec::new(),
+            custom: BTreeMap::new(),
+            open: false,
+            external_id: None,
+        }
+    }
+
+    /// Validates (and normalises) fields assembled by the caller.
+    pub fn revalidated(self, defs: &[CustomField]) -> Result<Self> {
+        self.validated(defs)
+    }
+
     /// Validates a new client against the custom field definitions of clients.
     pub fn from_new(n: &NewClient, defs: &[CustomField]) -> Result<Self> {
         let fields = ClientFields {

@@ -1,6 +1,6 @@
 //! Activities: tasks, calls, meetings, e-mails and notes, with reminders and overdue lists.
 
-use super::{check_version, diff, past_instant, resolve_owner, to_json};
+use super::{check_version, diff, past_instant, resolve_owner, to_json, Via};
 use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
@@ -119,12 +119,13 @@ fn finish(cx: &WriteCx<'_>, action: &str, old: &Activity, id: ActivityId) -> Res
     Ok(new)
 }
 
-/// Validates and inserts an activity in the caller's transaction; used by the API and by
-/// automation rules (`rule_id`).
+/// Validates and inserts an activity in the caller's transaction; used by the API, by
+/// automation rules (`rule_id`) and by imports.
 pub(crate) fn insert_activity(
     cx: &WriteCx<'_>,
     new: &NewActivity,
     rule_id: Option<i64>,
+    via: Via,
 ) -> Result<Activity> {
     let subject = require_text("subject", &new.subject, 300)?;
     let external_id = optional_text("external_id", new.external_id.as_deref(), 200)?;
@@ -145,14 +146,11 @@ pub(crate) fn insert_activity(
         department_id: owner.department_id,
         open: new.open,
     };
-    if !cx
-        .access
-        .plan(ACTIVITY, Action::Create)
-        .allows_by_level(&acl)
-    {
+    let action = via.action(Action::Create);
+    if !cx.access.plan(ACTIVITY, action).allows_by_level(&acl) {
         return Err(cx.deny(
             ACTIVITY,
-            Action::Create,
+            action,
             None,
             true,
             "the new record lies outside the actor's create level",
@@ -179,7 +177,8 @@ pub(crate) fn insert_activity(
         entity: "activity",
         id: id.0,
     })?;
-    cx.changed(
+    via.record(
+        cx,
         "activity.create",
         ACTIVITY,
         id.0,
@@ -193,7 +192,7 @@ impl Crm {
     /// Creates an activity linked to a client and/or a deal the actor can read. The assignee
     /// defaults to the acting user.
     pub fn create_activity(&self, ctx: &Ctx, new: &NewActivity) -> Result<Activity> {
-        self.write(ctx, |cx| insert_activity(cx, new, None))
+        self.write(ctx, |cx| insert_activity(cx, new, None, Via::Api))
     }
 
     /// An activity the actor may read; `NotFound` otherwise (see `OpenOptions::hide_denied_records`).

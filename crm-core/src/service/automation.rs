@@ -2,6 +2,7 @@
 //! occasion.
 
 use super::activities::insert_activity;
+use super::Via;
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
 use crate::ids::{ClientId, DealId, RuleId, UserId};
@@ -194,6 +195,6 @@ fn create_task(
         due_at: Some(now + Duration::days(i64::from(rule.due_in_days))),
         ..NewActivity::new(ActivityKind::Task, rule.task_subject.clone())
     };
-    insert_activity(cx, &task, Some(rule.id.0))?;
+    insert_activity(cx, &task, Some(rule.id.0), Via::Api)?;
     Ok(true)
 }

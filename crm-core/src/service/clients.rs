@@ -12,7 +12,7 @@ use crate::store::{activities, clients, custom_fields, deals};
 use crate::Ctx;
 use serde_json::{json, Value};
 
-use super::{check_version, diff, past_instant, resolve_owner, to_json};
+use super::{check_version, diff, past_instant, resolve_owner, to_json, Via};
 
 const CLIENT: EntityType = EntityType::Client;
 
@@ -73,7 +73,7 @@ impl Crm {
     pub fn create_client(&self, ctx: &Ctx, new: &NewClient) -> Result<Client> {
         self.write(ctx, |cx| {
             let defs = custom_fields::list(cx.tx, CLIENT)?;
-            let id = create_one(cx, new, &defs, "")?;
+            let id = create_one(cx, new, &defs, "", Via::Api)?;
             clients::get(cx.tx, id)?.ok_or(CrmError::NotFound {
                 entity: "client",
                 id: id.0,
@@ -89,7 +89,7 @@ impl Crm {
             batch
                 .iter()
                 .enumerate()
-                .map(|(i, n)| create_one(cx, n, &defs, &format!("[{i}].")))
+                .map(|(i, n)| create_one(cx, n, &defs, &format!("[{i}]."), Via::Api))
                 .collect()
         })
     }
@@ -108,30 +108,7 @@ impl Crm {
             check_version("client", id.0, old.version, expected_version)?;
             let defs = custom_fields::list(cx.tx, CLIENT)?;
             let fields = ClientFields::from_stored(&old).apply(update, &defs)?;
-            // Making a record open or closed changes who may read it; the result must still be
-            // inside the actor's update rights.
-            cx.check(
-                CLIENT,
-                Action::Update,
-                id.0,
-                &RecordAcl {
-                    open: fields.open,
-                    ..acl_of(&old)
-                },
-            )?;
-            check_external_id(cx, fields.external_id.as_deref(), Some(id))?;
-            if fields.parent_id != old.parent_id {
-                check_parent(cx, fields.parent_id, Some(id))?;
-            }
-            if !clients::update(cx.tx, id, expected_version, &fields, cx.now)? {
-                return Err(CrmError::Conflict {
-                    entity: "client",
-                    id: id.0,
-                    expected: expected_version,
-                    actual: old.version,
-                });
-            }
-            finish(cx, "client.update", &old, id)
+            write_fields(cx, &old, &fields, Via::Api)
         })
     }
 
@@ -155,35 +132,7 @@ impl Crm {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Update)?;
             check_version("client", id.0, old.version, expected_version)?;
-            if old.archived_at.is_some() == archive {
-                let state = if archive {
-                    "already archived"
-                } else {
-                    "not archived"
-                };
-                return Err(CrmError::Constraint {
-                    entity: "client",
-                    id: id.0,
-                    message: state.into(),
-                });
-            }
-            clients::set_archived(
-                cx.tx,
-                id,
-                expected_version,
-                archive.then_some(cx.now),
-                cx.now,
-            )?;
-            finish(
-                cx,
-                if archive {
-                    "client.archive"
-                } else {
-                    "client.restore"
-                },
-                &old,
-                id,
-            )
+            write_archived(cx, &old, archive, Via::Api)
         })
     }
 
@@ -224,34 +173,7 @@ impl Crm {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Assign)?;
             check_version("client", id.0, old.version, expected_version)?;
-            let owner = resolve_owner(cx, Some(new_owner), "owner_id")?;
-            let target = RecordAcl {
-                owner_id: owner.id,
-                department_id: owner.department_id,
-                open: old.open,
-            };
-            if !cx
-                .access
-                .plan(CLIENT, Action::Assign)
-                .allows_by_level(&target)
-            {
-                return Err(cx.deny(
-                    CLIENT,
-                    Action::Assign,
-                    Some(id.0),
-                    true,
-                    "new owner is outside the actor's assign scope",
-                ));
-            }
-            clients::set_owner(
-                cx.tx,
-                id,
-                expected_version,
-                owner.id,
-                owner.department_id,
-                cx.now,
-            )?;
-            finish(cx, "client.assign", &old, id)
+            write_owner(cx, &old, new_owner, Via::Api)
         })
     }
 
@@ -322,11 +244,12 @@ impl Crm {
 }
 
 /// Validates and inserts one new client; `prefix` goes before field names in errors.
-fn create_one(
+pub(crate) fn create_one(
     cx: &WriteCx<'_>,
     new: &NewClient,
     defs: &[crate::model::CustomField],
     prefix: &str,
+    via: Via,
 ) -> Result<ClientId> {
     let with_prefix = |e: CrmError| match e {
         CrmError::Validation { field, message } => CrmError::Validation {
@@ -342,10 +265,11 @@ fn create_one(
         department_id: owner.department_id,
         open: fields.open,
     };
-    if !cx.access.plan(CLIENT, Action::Create).allows_by_level(&acl) {
+    let action = via.action(Action::Create);
+    if !cx.access.plan(CLIENT, action).allows_by_level(&acl) {
         return Err(cx.deny(
             CLIENT,
-            Action::Create,
+            action,
             None,
             true,
             "the new record lies outside the actor's create level",
@@ -365,7 +289,8 @@ fn create_one(
     let doc = clients::get(cx.tx, id)?
         .map(|c| to_json(&c))
         .unwrap_or(Value::Null);
-    cx.changed(
+    via.record(
+        cx,
         "client.create",
         CLIENT,
         id.0,
@@ -392,13 +317,14 @@ fn check_external_id(
     Ok(())
 }
 
-/// Audits the change from `old` to the stored state of `id` and returns the new state.
-fn finish(cx: &WriteCx<'_>, action: &str, old: &Client, id: ClientId) -> Result<Client> {
+/// Records the change from `old` to the stored state of `id` and returns the new state.
+fn finish(cx: &WriteCx<'_>, action: &str, old: &Client, id: ClientId, via: Via) -> Result<Client> {
     let new = clients::get(cx.tx, id)?.ok_or(CrmError::NotFound {
         entity: "client",
         id: id.0,
     })?;
-    cx.changed(
+    via.record(
+        cx,
         action,
         CLIENT,
         id.0,
@@ -406,4 +332,113 @@ fn finish(cx: &WriteCx<'_>, action: &str, old: &Client, id: ClientId) -> Result<
         &diff(&to_json(old), &to_json(&new)),
     )?;
     Ok(new)
+}
+
+/// Writes new field values of a loaded client after checking them and the actor's right to the
+/// record as it is and as it will be.
+pub(crate) fn write_fields(
+    cx: &WriteCx<'_>,
+    old: &Client,
+    fields: &ClientFields,
+    via: Via,
+) -> Result<Client> {
+    let action = via.action(Action::Update);
+    let id = old.id;
+    // Making a record open or closed changes who may read it; the result must still be
+    // inside the actor's rights.
+    cx.check(
+        CLIENT,
+        action,
+        id.0,
+        &RecordAcl {
+            open: fields.open,
+            ..acl_of(old)
+        },
+    )?;
+    check_external_id(cx, fields.external_id.as_deref(), Some(id))?;
+    if fields.parent_id != old.parent_id {
+        check_parent(cx, fields.parent_id, Some(id))?;
+    }
+    if !clients::update(cx.tx, id, old.version, fields, cx.now)? {
+        return Err(CrmError::Conflict {
+            entity: "client",
+            id: id.0,
+            expected: old.version,
+            actual: old.version + 1,
+        });
+    }
+    finish(cx, "client.update", old, id, via)
+}
+
+/// Archives (`true`) or restores a loaded client.
+pub(crate) fn write_archived(
+    cx: &WriteCx<'_>,
+    old: &Client,
+    archive: bool,
+    via: Via,
+) -> Result<Client> {
+    if old.archived_at.is_some() == archive {
+        let state = if archive {
+            "already archived"
+        } else {
+            "not archived"
+        };
+        return Err(CrmError::Constraint {
+            entity: "client",
+            id: old.id.0,
+            message: state.into(),
+        });
+    }
+    clients::set_archived(
+        cx.tx,
+        old.id,
+        old.version,
+        archive.then_some(cx.now),
+        cx.now,
+    )?;
+    finish(
+        cx,
+        if archive {
+            "client.archive"
+        } else {
+            "client.restore"
+        },
+        old,
+        old.id,
+        via,
+    )
+}
+
+/// Gives a loaded client to `new_owner`, who must lie inside the actor's assign (or import) level.
+pub(crate) fn write_owner(
+    cx: &WriteCx<'_>,
+    old: &Client,
+    new_owner: UserId,
+    via: Via,
+) -> Result<Client> {
+    let action = via.action(Action::Assign);
+    let owner = resolve_owner(cx, Some(new_owner), "owner_id")?;
+    let target = RecordAcl {
+        owner_id: owner.id,
+        department_id: owner.department_id,
+        open: old.open,
+    };
+    if !cx.access.plan(CLIENT, action).allows_by_level(&target) {
+        return Err(cx.deny(
+            CLIENT,
+            action,
+            Some(old.id.0),
+            true,
+            "new owner is outside the actor's assign scope",
+        ));
+    }
+    clients::set_owner(
+        cx.tx,
+        old.id,
+        old.version,
+        owner.id,
+        owner.department_id,
+        cx.now,
+    )?;
+    finish(cx, "client.assign", old, old.id, via)
 }

@@ -2,7 +2,7 @@
 //! is checked against the stage's rules before anything is written and recorded as an event in
 //! the same transaction.
 
-use super::{check_version, diff, past_instant, resolve_owner, to_json};
+use super::{check_version, diff, past_instant, resolve_owner, to_json, Via};
 use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
@@ -168,12 +168,13 @@ fn pipeline_of(c: &Connection, deal: &Deal) -> Result<Pipeline> {
     })
 }
 
-fn finish(cx: &WriteCx<'_>, action: &str, old: &Deal, id: DealId) -> Result<Deal> {
+fn finish(cx: &WriteCx<'_>, action: &str, old: &Deal, id: DealId, via: Via) -> Result<Deal> {
     let new = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound {
         entity: "deal",
         id: id.0,
     })?;
-    cx.changed(
+    via.record(
+        cx,
         action,
         DEAL,
         id.0,
@@ -192,85 +193,7 @@ impl Crm {
     /// Creates a deal in an open stage of a pipeline (the first one by default). The stage's
     /// required fields must be present; the deal must lie inside the actor's create level.
     pub fn create_deal(&self, ctx: &Ctx, new: &NewDeal) -> Result<Deal> {
-        self.write(ctx, |cx| {
-            let fields = DealFields {
-                title: new.title.clone(),
-                client_id: new.client_id,
-                contact_id: new.contact_id,
-                amount_minor: new.amount_minor,
-                currency: new.currency.clone(),
-                probability_override: new.probability_override,
-                expected_close_date: new.expected_close_date,
-                open: new.open,
-                custom: new.custom.clone(),
-                external_id: new.external_id.clone(),
-            }
-            .validate(cx, None)?;
-            let pipeline = pipelines::get(cx.tx, new.pipeline_id)?.ok_or_else(|| {
-                CrmError::invalid("pipeline_id", format!("no pipeline {}", new.pipeline_id))
-            })?;
-            let stage = match new.stage_id {
-                Some(s) => pipeline.stage(s).ok_or_else(|| {
-                    CrmError::invalid(
-                        "stage_id",
-                        format!("stage {s} is not in pipeline {}", pipeline.id),
-                    )
-                })?,
-                None => pipeline
-                    .stages
-                    .iter()
-                    .find(|s| s.kind == StageKind::Open)
-                    .ok_or_else(|| {
-                        CrmError::invalid("pipeline_id", "the pipeline has no open stage")
-                    })?,
-            };
-            if stage.kind != StageKind::Open {
-                return Err(CrmError::invalid(
-                    "stage_id",
-                    "a deal starts in an open stage; move it afterwards",
-                ));
-            }
-            fields.check_required(stage)?;
-            let created_at = past_instant(new.created_at, cx.now, "created_at")?;
-            let owner = resolve_owner(cx, new.owner_id, "owner_id")?;
-            let acl = RecordAcl {
-                owner_id: owner.id,
-                department_id: owner.department_id,
-                open: fields.open,
-            };
-            if !cx.access.plan(DEAL, Action::Create).allows_by_level(&acl) {
-                return Err(cx.deny(
-                    DEAL,
-                    Action::Create,
-                    None,
-                    true,
-                    "the new record lies outside the actor's create level",
-                ));
-            }
-            let tz = settings::report_tz(cx.tx)?;
-            let row = fields.row(&pipeline, stage, owner.id, owner.department_id);
-            let actor = cx.ctx.user_id().map(|u| u.0);
-            let id = deals::insert(
-                cx.tx,
-                &row,
-                created_at,
-                settings::buckets(created_at, tz),
-                cx.now,
-                actor,
-            )?;
-            let deal = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound {
-                entity: "deal",
-                id: id.0,
-            })?;
-            cx.changed(
-                "deal.create",
-                DEAL,
-                id.0,
-                &acl_of(&deal),
-                &diff(&Value::Null, &to_json(&deal)),
-            )?;
-            Ok(deal)
-        })
+        self.write(ctx, |cx| insert_deal(cx, new, Via::Api))
     }
 
     /// A deal the actor may read; `NotFound` otherwise (see `OpenOptions::hide_denied_records`).
@@ -338,47 +261,7 @@ impl Crm {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Update)?;
             check_version("deal", id.0, old.version, expected_version)?;
-            let fields = DealFields {
-                title: u.title.or_keep(old.title.clone()),
-                client_id: u.client_id.or_keep(old.client_id),
-                contact_id: u.contact_id.or_keep(old.contact_id),
-                amount_minor: u.amount_minor.or_keep(old.amount_minor),
-                currency: u.currency.or_keep(old.currency.clone()),
-                probability_override: u.probability_override.or_keep(old.probability_override),
-                expected_close_date: u.expected_close_date.or_keep(old.expected_close_date),
-                open: u.open.or_keep(old.open),
-                custom: merge_custom(&old.custom, &u.custom),
-                external_id: u.external_id.or_keep(old.external_id.clone()),
-            }
-            .validate(cx, Some(id))?;
-            cx.check(
-                DEAL,
-                Action::Update,
-                id.0,
-                &RecordAcl {
-                    open: fields.open,
-                    ..acl_of(&old)
-                },
-            )?;
-            let pipeline = pipeline_of(cx.tx, &old)?;
-            let stage = pipeline
-                .stage(old.stage_id)
-                .ok_or_else(|| CrmError::Corrupt {
-                    what: format!("deal {id}"),
-                    message: "stage missing".into(),
-                })?;
-            // The current stage's entry rules keep holding while the deal sits in it.
-            fields.check_required(stage)?;
-            let row = fields.row(&pipeline, stage, old.owner_id, old.department_id);
-            if !deals::update(cx.tx, id, expected_version, &row, cx.now)? {
-                return Err(CrmError::Conflict {
-                    entity: "deal",
-                    id: id.0,
-                    expected: expected_version,
-                    actual: old.version,
-                });
-            }
-            finish(cx, "deal.update", &old, id)
+            write_deal_fields(cx, &old, u, Via::Api)
         })
     }
 
@@ -396,80 +279,7 @@ impl Crm {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::ChangeStage)?;
             check_version("deal", id.0, old.version, expected_version)?;
-            let pipeline = pipeline_of(cx.tx, &old)?;
-            let target = pipeline.stage(m.stage_id).ok_or_else(|| {
-                CrmError::invalid(
-                    "stage_id",
-                    format!("stage {} is not in pipeline {}", m.stage_id, pipeline.id),
-                )
-            })?;
-            if target.id == old.stage_id {
-                return Err(CrmError::invalid(
-                    "stage_id",
-                    format!("the deal is already in stage {:?}", target.name),
-                ));
-            }
-            let from = pipeline.stage(old.stage_id);
-            if let Some(allowed) = from.and_then(|s| s.allowed_next.as_ref()) {
-                if !allowed.contains(&target.id) {
-                    return Err(CrmError::invalid(
-                        "stage_id",
-                        format!(
-                            "stage {:?} cannot follow {:?}",
-                            target.name,
-                            from.map(|s| s.name.as_str()).unwrap_or("?")
-                        ),
-                    ));
-                }
-            }
-            DealFields::of(&old).check_required(target)?;
-            let lost_reason = match target.kind {
-                StageKind::Lost => Some(
-                    optional_text("lost_reason", m.lost_reason.as_deref(), 500)?.ok_or_else(
-                        || {
-                            CrmError::invalid(
-                                "lost_reason",
-                                format!("is required to enter lost stage {:?}", target.name),
-                            )
-                        },
-                    )?,
-                ),
-                _ => None,
-            };
-            let at = past_instant(m.at, cx.now, "at")?;
-            if at < old.stage_entered_at.timestamp_millis() {
-                return Err(CrmError::invalid(
-                    "at",
-                    "is before the deal entered its current stage",
-                ));
-            }
-            let tz = settings::report_tz(cx.tx)?;
-            let change = StageChange {
-                to: target.id,
-                status: target.kind,
-                at,
-                closed: (target.kind != StageKind::Open).then(|| (at, settings::buckets(at, tz))),
-                lost_reason,
-            };
-            let actor = cx.ctx.user_id().map(|u| u.0);
-            if !deals::change_stage(
-                cx.tx,
-                id,
-                expected_version,
-                old.stage_id,
-                pipeline.id,
-                &change,
-                cx.now,
-                actor,
-            )? {
-                return Err(CrmError::Conflict {
-                    entity: "deal",
-                    id: id.0,
-                    expected: expected_version,
-                    actual: old.version,
-                });
-            }
-            finish(cx, "deal.change_stage", &old, id)
+            change_stage(cx, &old, m, Via::Api)
         })
     }
 
@@ -512,7 +322,7 @@ impl Crm {
                 owner.department_id,
                 cx.now,
             )?;
-            finish(cx, "deal.assign", &old, id)
+            finish(cx, "deal.assign", &old, id, Via::Api)
         })
     }
 
@@ -531,4 +341,206 @@ impl Crm {
             )
         })
     }
+}
+
+/// Validates and inserts a deal in an open stage (see [`Crm::create_deal`]).
+pub(crate) fn insert_deal(cx: &WriteCx<'_>, new: &NewDeal, via: Via) -> Result<Deal> {
+    let fields = DealFields {
+        title: new.title.clone(),
+        client_id: new.client_id,
+        contact_id: new.contact_id,
+        amount_minor: new.amount_minor,
+        currency: new.currency.clone(),
+        probability_override: new.probability_override,
+        expected_close_date: new.expected_close_date,
+        open: new.open,
+        custom: new.custom.clone(),
+        external_id: new.external_id.clone(),
+    }
+    .validate(cx, None)?;
+    let pipeline = pipelines::get(cx.tx, new.pipeline_id)?.ok_or_else(|| {
+        CrmError::invalid("pipeline_id", format!("no pipeline {}", new.pipeline_id))
+    })?;
+    let stage = match new.stage_id {
+        Some(s) => pipeline.stage(s).ok_or_else(|| {
+            CrmError::invalid(
+                "stage_id",
+                format!("stage {s} is not in pipeline {}", pipeline.id),
+            )
+        })?,
+        None => pipeline
+            .stages
+            .iter()
+            .find(|s| s.kind == StageKind::Open)
+            .ok_or_else(|| CrmError::invalid("pipeline_id", "the pipeline has no open stage"))?,
+    };
+    if stage.kind != StageKind::Open {
+        return Err(CrmError::invalid(
+            "stage_id",
+            "a deal starts in an open stage; move it afterwards",
+        ));
+    }
+    fields.check_required(stage)?;
+    let created_at = past_instant(new.created_at, cx.now, "created_at")?;
+    let owner = resolve_owner(cx, new.owner_id, "owner_id")?;
+    let acl = RecordAcl {
+        owner_id: owner.id,
+        department_id: owner.department_id,
+        open: fields.open,
+    };
+    let action = via.action(Action::Create);
+    if !cx.access.plan(DEAL, action).allows_by_level(&acl) {
+        return Err(cx.deny(
+            DEAL,
+            action,
+            None,
+            true,
+            "the new record lies outside the actor's create level",
+        ));
+    }
+    let tz = settings::report_tz(cx.tx)?;
+    let row = fields.row(&pipeline, stage, owner.id, owner.department_id);
+    let actor = cx.ctx.user_id().map(|u| u.0);
+    let id = deals::insert(
+        cx.tx,
+        &row,
+        created_at,
+        settings::buckets(created_at, tz),
+        cx.now,
+        actor,
+    )?;
+    let deal = deals::get(cx.tx, id)?.ok_or(CrmError::NotFound {
+        entity: "deal",
+        id: id.0,
+    })?;
+    via.record(
+        cx,
+        "deal.create",
+        DEAL,
+        id.0,
+        &acl_of(&deal),
+        &diff(&Value::Null, &to_json(&deal)),
+    )?;
+    Ok(deal)
+}
+
+/// Moves a loaded deal to another stage after checking the stage rules (see [`Crm::move_deal`]);
+/// the caller checked the permission to change its stage.
+pub(crate) fn change_stage(cx: &WriteCx<'_>, old: &Deal, m: &StageMove, via: Via) -> Result<Deal> {
+    let pipeline = pipeline_of(cx.tx, old)?;
+    let target = pipeline.stage(m.stage_id).ok_or_else(|| {
+        CrmError::invalid(
+            "stage_id",
+            format!("stage {} is not in pipeline {}", m.stage_id, pipeline.id),
+        )
+    })?;
+    if target.id == old.stage_id {
+        return Err(CrmError::invalid(
+            "stage_id",
+            format!("the deal is already in stage {:?}", target.name),
+        ));
+    }
+    let from = pipeline.stage(old.stage_id);
+    if let Some(allowed) = from.and_then(|s| s.allowed_next.as_ref()) {
+        if !allowed.contains(&target.id) {
+            return Err(CrmError::invalid(
+                "stage_id",
+                format!(
+                    "stage {:?} cannot follow {:?}",
+                    target.name,
+                    from.map(|s| s.name.as_str()).unwrap_or("?")
+                ),
+            ));
+        }
+    }
+    DealFields::of(old).check_required(target)?;
+    let lost_reason = match target.kind {
+        StageKind::Lost => Some(
+            optional_text("lost_reason", m.lost_reason.as_deref(), 500)?.ok_or_else(|| {
+                CrmError::invalid(
+                    "lost_reason",
+                    format!("is required to enter lost stage {:?}", target.name),
+                )
+            })?,
+        ),
+        _ => None,
+    };
+    let at = past_instant(m.at, cx.now, "at")?;
+    if at < old.stage_entered_at.timestamp_millis() {
+        return Err(CrmError::invalid(
+            "at",
+            "is before the deal entered its current stage",
+        ));
+    }
+    let tz = settings::report_tz(cx.tx)?;
+    let change = StageChange {
+        pipeline: pipeline.id,
+        from: old.stage_id,
+        actor: cx.ctx.user_id().map(|u| u.0),
+        to: target.id,
+        status: target.kind,
+        at,
+        closed: (target.kind != StageKind::Open).then(|| (at, settings::buckets(at, tz))),
+        lost_reason,
+    };
+    if !deals::change_stage(cx.tx, old.id, old.version, &change, cx.now)? {
+        return Err(CrmError::Conflict {
+            entity: "deal",
+            id: old.id.0,
+            expected: old.version,
+            actual: old.version,
+        });
+    }
+    finish(cx, "deal.change_stage", old, old.id, via)
+}
+
+/// Applies a field update to a loaded deal (see [`Crm::update_deal`]); the caller checked the
+/// permission on the deal as it is.
+pub(crate) fn write_deal_fields(
+    cx: &WriteCx<'_>,
+    old: &Deal,
+    u: &DealUpdate,
+    via: Via,
+) -> Result<Deal> {
+    let fields = DealFields {
+        title: u.title.or_keep(old.title.clone()),
+        client_id: u.client_id.or_keep(old.client_id),
+        contact_id: u.contact_id.or_keep(old.contact_id),
+        amount_minor: u.amount_minor.or_keep(old.amount_minor),
+        currency: u.currency.or_keep(old.currency.clone()),
+        probability_override: u.probability_override.or_keep(old.probability_override),
+        expected_close_date: u.expected_close_date.or_keep(old.expected_close_date),
+        open: u.open.or_keep(old.open),
+        custom: merge_custom(&old.custom, &u.custom),
+        external_id: u.external_id.or_keep(old.external_id.clone()),
+    }
+    .validate(cx, Some(old.id))?;
+    cx.check(
+        DEAL,
+        via.action(Action::Update),
+        old.id.0,
+        &RecordAcl {
+            open: fields.open,
+            ..acl_of(old)
+        },
+    )?;
+    let pipeline = pipeline_of(cx.tx, old)?;
+    let stage = pipeline
+        .stage(old.stage_id)
+        .ok_or_else(|| CrmError::Corrupt {
+            what: format!("deal {}", old.id),
+            message: "stage missing".into(),
+        })?;
+    // The current stage's entry rules keep holding while the deal sits in it.
+    fields.check_required(stage)?;
+    let row = fields.row(&pipeline, stage, old.owner_id, old.department_id);
+    if !deals::update(cx.tx, old.id, old.version, &row, cx.now)? {
+        return Err(CrmError::Conflict {
+            entity: "deal",
+            id: old.id.0,
+            expected: old.version,
+            actual: old.version,
+        });
+    }
+    finish(cx, "deal.update", old, old.id, via)
 }

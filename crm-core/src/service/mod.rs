@@ -1,15 +1,16 @@
 //! The capabilities of [`crate::Crm`], one module each. Each takes an acting context, resolves
 //! it to a plan, and calls the storage layer.
 
-mod activities;
+pub(crate) mod activities;
 pub mod audit;
 mod automation;
 pub mod backup;
 pub mod client_queries;
-mod clients;
+pub(crate) mod clients;
 mod custom_fields;
-mod deals;
+pub(crate) mod deals;
 mod funnel;
+mod import;
 mod org;
 mod outbox;
 mod pipelines;
@@ -93,5 +94,40 @@ pub(crate) fn past_instant(
         Some(t) if t > now => Err(CrmError::invalid(field, "must not be in the future")),
         Some(t) => Ok(t),
         None => Ok(now),
+    }
+}
+
+/// How a write is authorised and recorded: through the API (its own action, one audit entry per
+/// record) or by an import job (the import action; the job is audited once, each record still
+/// emits its outbox event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    Api,
+    Import,
+}
+
+impl Via {
+    /// The action that authorises `api_action` done this way.
+    pub fn action(self, api_action: crate::access::Action) -> crate::access::Action {
+        match self {
+            Via::Api => api_action,
+            Via::Import => crate::access::Action::Import,
+        }
+    }
+
+    /// Records a change: audit entry and outbox event (API) or outbox event only (import).
+    pub fn record(
+        self,
+        cx: &WriteCx<'_>,
+        action: &str,
+        entity: crate::access::EntityType,
+        id: i64,
+        acl: &crate::access::RecordAcl,
+        diff: &Value,
+    ) -> Result<()> {
+        match self {
+            Via::Api => cx.changed(action, entity, id, acl, diff),
+            Via::Import => cx.emit(action, entity, id, acl, diff),
+        }
     }
 }

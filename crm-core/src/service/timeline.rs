@@ -109,7 +109,7 @@ impl Crm {
                     },
                 ));
             }
-            merged.sort_by(|a, b| (b.0, b.1, b.2).cmp(&(a.0, a.1, a.2)));
+            merged.sort_by_key(|m| std::cmp::Reverse((m.0, m.1, m.2)));
             let more = merged.len() > limit;
             merged.truncate(limit);
             let next = if more {

@@ -5,6 +5,12 @@ use crate::ids::{ClientId, DealId, RuleId, StageId, UserId};
 use crate::model::{AutomationRule, RuleTrigger};
 use rusqlite::{params, Connection};
 
+/// A rotting deal: (deal, client, owner, entered its stage at).
+pub type RottingDeal = (DealId, Option<ClientId>, UserId, i64);
+
+/// An entry into a stage: (event id, deal, client, owner).
+pub type StageEntry = (i64, DealId, Option<ClientId>, UserId);
+
 /// Inserts a rule.
 pub fn insert(
     c: &Connection,
@@ -115,10 +121,7 @@ pub fn idle_clients(
 
 /// Open deals that stayed in a stage with a rotting limit past it at `now`:
 /// (deal, client, owner, entered at).
-pub fn rotting_deals(
-    c: &Connection,
-    now: i64,
-) -> Result<Vec<(DealId, Option<ClientId>, UserId, i64)>> {
+pub fn rotting_deals(c: &Connection, now: i64) -> Result<Vec<RottingDeal>> {
     let mut st = c.prepare_cached(
         "SELECT d.id, d.client_id, d.owner_id, d.stage_entered_at FROM deals d JOIN stages s ON s.id = d.stage_id
          WHERE d.status = 1 AND s.rotting_days IS NOT NULL AND d.stage_entered_at + s.rotting_days * 86400000 < ?
@@ -134,7 +137,7 @@ pub fn stage_entries(
     stage: StageId,
     since: i64,
     now: i64,
-) -> Result<Vec<(i64, DealId, Option<ClientId>, UserId)>> {
+) -> Result<Vec<StageEntry>> {
     let mut st = c.prepare_cached(
         "SELECT e.id, d.id, d.client_id, d.owner_id FROM deal_stage_events e JOIN deals d ON d.id = e.deal_id
          WHERE e.to_stage_id = ? AND e.at >= ? AND e.at <= ? ORDER BY e.id",

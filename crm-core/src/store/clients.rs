@@ -272,6 +272,16 @@ pub fn by_external_id(c: &Connection, external_id: &str) -> Result<Option<Client
     )
 }
 
+/// Up to `limit` clients holding a normalised key (`email`, `phone`, `tax`, `name`, `tag`),
+/// lowest id first.
+pub fn by_key(c: &Connection, kind: &str, key: &str, limit: usize) -> Result<Vec<ClientId>> {
+    let mut st = c.prepare_cached(
+        "SELECT client_id FROM client_keys WHERE kind = ? AND key = ? ORDER BY client_id LIMIT ?",
+    )?;
+    let rows = st.query_map(params![kind, key, limit as i64], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Number of organisations whose parent is `id`.
 pub fn subsidiary_count(c: &Connection, id: ClientId) -> Result<i64> {
     Ok(
@@ -645,4 +655,17 @@ pub fn contacts(
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The position of an existing contact link (`Some(None)` for a link without one).
+pub fn contact_position(
+    c: &Connection,
+    org: ClientId,
+    person: ClientId,
+) -> Result<Option<Option<String>>> {
+    Ok(c.prepare_cached(
+        "SELECT position FROM contact_links WHERE organization_id = ? AND person_id = ?",
+    )?
+    .query_row(params![org, person], |r| r.get(0))
+    .optional()?)
 }

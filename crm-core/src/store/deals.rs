@@ -186,6 +186,9 @@ pub fn update(
 
 /// What a stage change writes.
 pub struct StageChange {
+    pub pipeline: PipelineId,
+    pub from: StageId,
+    pub actor: Option<i64>,
     pub to: StageId,
     pub status: StageKind,
     pub at: i64,
@@ -198,11 +201,8 @@ pub fn change_stage(
     c: &Connection,
     id: DealId,
     expected: i64,
-    from: StageId,
-    pipeline: PipelineId,
     ch: &StageChange,
     now: i64,
-    actor: Option<i64>,
 ) -> Result<bool> {
     let (closed_at, closed_day, closed_month) = match ch.closed {
         Some((at, (day, month))) => (Some(at), Some(day), Some(month)),
@@ -216,7 +216,7 @@ pub fn change_stage(
         )?
         .execute(params![ch.to, ch.status.as_i64(), ch.at, closed_at, closed_day, closed_month, ch.lost_reason, now, id, expected])?;
     if n == 1 {
-        insert_event(c, id, pipeline, Some(from), ch.to, ch.at, actor)?;
+        insert_event(c, id, ch.pipeline, Some(ch.from), ch.to, ch.at, ch.actor)?;
     }
     Ok(n == 1)
 }

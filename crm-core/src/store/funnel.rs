@@ -155,14 +155,12 @@ pub fn lost_reasons(
     })
 }
 
+/// (expected close date, currency, effective probability, count, amount sum).
+pub type ForecastRow = (String, String, i64, u64, i64);
+
 /// Open deals expected to close in `[from, to)` (ISO dates): (expected date, currency,
 /// effective probability, count, amount sum).
-pub fn forecast(
-    c: &Connection,
-    s: &Scope<'_>,
-    from: &str,
-    to: &str,
-) -> Result<Vec<(String, String, i64, u64, i64)>> {
+pub fn forecast(c: &Connection, s: &Scope<'_>, from: &str, to: &str) -> Result<Vec<ForecastRow>> {
     let (cond, mut params) = s.conditions();
     params.extend([Value::Text(from.into()), Value::Text(to.into())]);
     let sql = format!(
