@@ -128,13 +128,19 @@ impl WriteCx<'_> {
         if self.access.is_admin() {
             return Ok(());
         }
+        Err(self.refuse(operation, "administrator required"))
+    }
+
+    /// Refuses an operation that needs more than the actor has: notes the denial for the
+    /// audit log and returns `AdminRequired`.
+    pub fn refuse(&self, operation: &'static str, reason: &str) -> CrmError {
         *self.denial.borrow_mut() = Some(Denial {
             action: operation.to_string(),
             entity: "organization",
             id: None,
-            reason: "administrator required".into(),
+            reason: reason.into(),
         });
-        Err(CrmError::AdminRequired { operation })
+        CrmError::AdminRequired { operation }
     }
 
     /// Appends a successful change to the audit log, in this transaction.

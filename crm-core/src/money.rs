@@ -102,7 +102,9 @@ impl Rate {
     /// `to`), rounding half away from zero. `None` on overflow.
     pub fn convert(self, amount_minor: i64, from: &Currency, to: &Currency) -> Option<i64> {
         // amount * rate * 10^to_digits / (10^from_digits * SCALE), in i128 to avoid overflow.
-        let num = i128::from(amount_minor) * i128::from(self.0) * 10_i128.pow(to.minor_digits());
+        let num = i128::from(amount_minor)
+            .checked_mul(i128::from(self.0))?
+            .checked_mul(10_i128.pow(to.minor_digits()))?;
         let den = 10_i128.pow(from.minor_digits()) * i128::from(Self::SCALE);
         let q = (num.abs() + den / 2) / den;
         i64::try_from(if num < 0 { -q } else { q }).ok()

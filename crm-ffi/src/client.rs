@@ -4,8 +4,8 @@
 //! `NewClient`, a change of `ClientUpdate`, a list query of `ClientQuery`, a search of
 //! `SearchQuery` (docs/c-api.md shows each).
 
-use crate::ctx::{ctx_arg, crm_ctx};
 use crate::crm_status;
+use crate::ctx::{crm_ctx, ctx_arg};
 use crate::strings::{arg_json, arg_opt_str, Out};
 use crm_core::ids::{ClientId, UserId};
 use crm_core::model::{ClientQuery, ClientUpdate, NewClient, SearchQuery};
@@ -38,7 +38,7 @@ pub unsafe extern "C" fn crm_client_create(
 /// new ids, in input order, to `*out_json`, e.g. `[41,42,43]`.
 ///
 /// `clients_json` is a JSON array of new clients (as for `crm_client_create`). A validation
-/// error names the item, e.g. "invalid [12].emails[0].address: ...". Much faster than one call
+/// error names the item, e.g. `invalid [12].emails[0].address: ...`. Much faster than one call
 /// per client.
 #[no_mangle]
 pub unsafe extern "C" fn crm_client_create_batch(
@@ -94,9 +94,8 @@ pub unsafe extern "C" fn crm_client_update(
         let ctx = unsafe { ctx_arg(ctx) }?;
         let update: ClientUpdate = unsafe { arg_json(update_json, "update_json") }?;
         let out = Out::new(out_json, "out_json")?;
-        let client = ctx.run(|crm, c| {
-            crm.update_client(c, ClientId(client_id), expected_version, &update)
-        })?;
+        let client =
+            ctx.run(|crm, c| crm.update_client(c, ClientId(client_id), expected_version, &update))?;
         unsafe { out.write_json(&client) }
     })
 }

@@ -42,7 +42,10 @@ pub unsafe fn ctx_arg(ctx: *const crm_ctx) -> Result<Arc<CtxInner>, FfiError> {
     unsafe { handle::with_live(ctx, Kind::Ctx, "ctx", |h| h.inner.clone()) }
 }
 
-fn new_ctx(db: Arc<Shared>, make: impl FnOnce(&Crm) -> crm_core::Result<Ctx>) -> Result<*mut crm_ctx, FfiError> {
+fn new_ctx(
+    db: Arc<Shared>,
+    make: impl FnOnce(&Crm) -> crm_core::Result<Ctx>,
+) -> Result<*mut crm_ctx, FfiError> {
     let ctx = db.with(make)?;
     Ok(handle::register(
         crm_ctx {
@@ -95,12 +98,16 @@ pub unsafe extern "C" fn crm_ctx_new_system(
 /// Writes who acts through this context to `*out_json`: `{"kind":"user","user_id":7}` or
 /// `{"kind":"system","reason":"nightly import"}`. Free it with `crm_string_free`.
 #[no_mangle]
-pub unsafe extern "C" fn crm_ctx_actor(ctx: *const crm_ctx, out_json: *mut *mut c_char) -> crm_status {
+pub unsafe extern "C" fn crm_ctx_actor(
+    ctx: *const crm_ctx,
+    out_json: *mut *mut c_char,
+) -> crm_status {
     ffi_boundary!({
         // SAFETY (all blocks below): arguments are valid for the call by the C contract.
         let ctx = unsafe { ctx_arg(ctx) }?;
         let out = Out::new(out_json, "out_json")?;
-        unsafe { out.write_json(ctx.ctx.actor()) }
+        let actor = ctx.run(|_, c| Ok(c.actor().clone()))?;
+        unsafe { out.write_json(&actor) }
     })
 }
 
@@ -113,4 +120,3 @@ pub unsafe extern "C" fn crm_ctx_free(ctx: *mut crm_ctx) {
         unsafe { handle::destroy(ctx, Kind::Ctx, "ctx", drop) }
     })
 }
-

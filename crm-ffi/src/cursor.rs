@@ -4,11 +4,11 @@
 //! the next page with one call into the engine and returns it as one JSON array. It holds its
 //! context (and so its database) alive: after `crm_db_close` it answers `CRM_STATUS_DB_CLOSED`.
 
-use crate::ctx::{ctx_arg, crm_ctx, CtxInner};
+use crate::crm_status;
+use crate::ctx::{crm_ctx, ctx_arg, CtxInner};
 use crate::error::FfiError;
 use crate::handle::{self, Kind};
 use crate::strings::{arg_json, to_c_json, Out};
-use crate::crm_status;
 use crm_core::model::{ClientQuery, SearchQuery};
 use crm_core::AuditQuery;
 use std::ffi::c_char;
@@ -179,7 +179,8 @@ pub unsafe extern "C" fn crm_cursor_next(
 ) -> crm_status {
     ffi_boundary!({
         // SAFETY (all blocks below): arguments are valid for the call by the C contract.
-        let state = unsafe { handle::with_live(cursor, Kind::Cursor, "cursor", |c| c.state.clone()) }?;
+        let state =
+            unsafe { handle::with_live(cursor, Kind::Cursor, "cursor", |c| c.state.clone()) }?;
         let out = Out::new(out_json, "out_json")?;
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         let page = state.next()?;

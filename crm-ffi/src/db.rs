@@ -144,7 +144,7 @@ static VERSION: LazyLock<CString> = LazyLock::new(|| {
     .unwrap_or_default()
 });
 
-/// The library's version line, e.g. "crm 0.1.0 (ABI 1.0, schema 2, SQLite 3.50.2)": the
+/// The library's version line, e.g. "crm 0.1.0 (ABI 1.0, schema 5, SQLite 3.50.2)": the
 /// library version, the C ABI version, the newest database schema it reads and writes, and the
 /// version of the SQLite built into it. A static string: never NULL, do not free it.
 #[no_mangle]

@@ -22,7 +22,7 @@ pub enum crm_status {
     /// A failure this version of the library cannot classify more precisely.
     CRM_STATUS_ERROR = 1,
     /// A value in the input is invalid; the message names the field, e.g.
-    /// "invalid emails[1].address: ...".
+    /// `invalid emails[1].address: ...`.
     CRM_STATUS_VALIDATION = 2,
     /// The record does not exist, or the acting user may not read it (the two look alike on
     /// purpose, so ids cannot be probed).
@@ -140,7 +140,16 @@ impl FfiError {
     /// Records this error as the thread's last error and returns its status.
     pub fn record(self) -> crm_status {
         let status = self.status();
-        set_last_error(status, &self);
+        match &self {
+            // The cheapest failure is answered without the formatting machinery.
+            FfiError::Null(name) => write_last_error(status, |m| {
+                m.push_str("argument `");
+                m.push_str(name);
+                m.push_str("` is NULL");
+            }),
+            FfiError::Other(_, text) => write_last_error(status, |m| m.push_str(text)),
+            FfiError::Core(_) => set_last_error(status, &self),
+        }
         status
     }
 }
@@ -176,13 +185,22 @@ thread_local! {
 
 /// Stores `status` and `message` as this thread's last error, reusing the buffer.
 pub(crate) fn set_last_error(status: crm_status, message: &dyn fmt::Display) {
+    write_last_error(status, |m| {
+        let _ = write!(m, "{message}");
+    });
+}
+
+/// Stores `status` as this thread's last error with the message `write` produces, reusing the
+/// buffer (no allocation once it is large enough).
+fn write_last_error(status: crm_status, write: impl FnOnce(&mut String)) {
     // `try_with`: during thread teardown the slot may be gone; the error is then dropped.
     let _ = LAST_ERROR.try_with(|cell| {
         if let Ok(mut last) = cell.try_borrow_mut() {
             last.status = status;
             last.message.clear();
-            let _ = write!(last.message, "{message}");
-            if last.message.contains('\0') {
+            write(&mut last.message);
+            // The message is handed out as a C string: an inner NUL would cut it short.
+            if last.message.as_bytes().contains(&0) {
                 last.message = last.message.replace('\0', "\\0");
             }
             last.message.push('\0');

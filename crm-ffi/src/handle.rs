@@ -150,3 +150,31 @@ pub unsafe fn destroy<T>(p: *mut T, kind: Kind, name: &'static str, close: impl 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_checked_for_liveness_and_type() {
+        let p = register(7u64, Kind::Ctx);
+        assert_eq!(
+            unsafe { with_live(p, Kind::Ctx, "ctx", |v| *v) }.unwrap(),
+            7
+        );
+        let wrong = unsafe { with_live(p, Kind::Db, "db", |_| ()) }.unwrap_err();
+        assert_eq!(wrong.status(), crm_status::CRM_STATUS_INVALID_HANDLE);
+        assert!(wrong.to_string().contains("is a crm_ctx, not a crm_db"));
+        assert!(unsafe { unregister(p, Kind::Db, "db") }.is_err());
+        assert_eq!(
+            *unsafe { unregister(p, Kind::Ctx, "ctx") }.unwrap().unwrap(),
+            7
+        );
+        // Now closed: detected, never dereferenced.
+        let stale = unsafe { with_live(p, Kind::Ctx, "ctx", |v| *v) }.unwrap_err();
+        assert!(stale.to_string().contains("already closed"));
+        assert!(unsafe { unregister(p, Kind::Ctx, "ctx") }.is_err());
+        let null = unsafe { with_live(std::ptr::null::<u64>(), Kind::Ctx, "ctx", |v| *v) };
+        assert!(matches!(null, Err(FfiError::Null("ctx"))));
+    }
+}

@@ -10,10 +10,12 @@
 //! - Names: `crm_<object>_<verb>`; opaque handles `crm_db`, `crm_ctx`, `crm_cursor`; constants
 //!   `CRM_*`. Object first, inputs next, outputs last as `out_*`.
 //! - Every fallible function returns [`crm_status`]; outputs are written only on success; the
-//!   detail of the last failure on a thread is in [`crm_last_error_message`] /
-//!   [`crm_last_error_code`].
+//!   detail of the last failure on a thread is in
+//!   [`crm_last_error_message`](error::crm_last_error_message) /
+//!   [`crm_last_error_code`](error::crm_last_error_code).
 //! - Strings in are NUL-terminated UTF-8 borrowed for the call; strings out are owned by the
-//!   caller and freed with [`crm_string_free`]. Records, queries and options cross as JSON.
+//!   caller and freed with [`crm_string_free`](strings::crm_string_free). Records, queries and
+//!   options cross as JSON.
 //! - No `bool` and no Rust enum is taken from C: flags and enums are `int32_t`, validated.
 //! - Every exported function runs inside [`ffi_boundary!`]: a panic becomes
 //!   `CRM_STATUS_PANIC` and never unwinds into C.
@@ -35,17 +37,29 @@ compile_error!(
 #[macro_use]
 pub mod panic;
 
-pub mod access;
-pub mod audit;
-pub mod client;
-pub mod ctx;
-pub mod cursor;
-pub mod custom_field;
-pub mod db;
+// The order below is the order of crm.h: the basics first, then one module per C object.
 pub mod error;
-pub mod handle;
-pub mod org;
+
 pub mod strings;
+
+pub mod db;
+
+pub mod ctx;
+
+pub mod client;
+
+pub mod cursor;
+
+pub mod custom_field;
+
+pub mod org;
+
+pub mod access;
+
+pub mod audit;
+
+pub mod enums;
+pub mod handle;
 #[cfg(feature = "testing")]
 pub mod testing;
 

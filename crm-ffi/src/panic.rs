@@ -1,7 +1,8 @@
 //! The panic boundary: the one macro every exported function runs its body in.
 //!
 //! A Rust panic must never unwind into C (that is undefined behaviour), and must not take the
-//! host process down either. [`ffi_boundary!`] runs the body under `catch_unwind`:
+//! host process down either. [`ffi_boundary!`](crate::ffi_boundary) runs the body under
+//! `catch_unwind`:
 //!
 //! - `ffi_boundary!({ ... })` — the body is a block returning `Result<(), FfiError>` (so `?`
 //!   works). `Ok` becomes `CRM_STATUS_OK`; an error is recorded as this thread's last error and

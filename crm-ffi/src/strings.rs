@@ -67,25 +67,31 @@ pub fn parse_json<T: DeserializeOwned>(text: &str, name: &'static str) -> Result
     let mut de = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        json_error(name, &path, e.inner())
+        json_error(name, text, &path, e.inner())
     })?;
-    de.end().map_err(|e| json_error(name, ".", &e))?;
+    de.end().map_err(|e| json_error(name, text, ".", &e))?;
     Ok(value)
 }
 
-fn json_error(name: &str, path: &str, e: &serde_json::Error) -> FfiError {
+fn json_error(name: &str, text: &str, path: &str, e: &serde_json::Error) -> FfiError {
     use serde_json::error::Category;
+    let shape = |detail: String| {
+        let at = if path == "." {
+            "at the top level".to_string()
+        } else {
+            format!("at `{path}`")
+        };
+        FfiError::new(
+            crm_status::CRM_STATUS_JSON_SHAPE,
+            format!("argument `{name}` has the wrong JSON shape {at}: {detail}"),
+        )
+    };
     match e.classify() {
-        Category::Data => {
-            let at = if path == "." {
-                "at the top level".to_string()
-            } else {
-                format!("at `{path}`")
-            };
-            FfiError::new(
-                crm_status::CRM_STATUS_JSON_SHAPE,
-                format!("argument `{name}` has the wrong JSON shape {at}: {e}"),
-            )
+        Category::Data => shape(e.to_string()),
+        // serde_json reports some type mismatches (a number where an enum name is expected) as
+        // syntax errors; if the text is well-formed JSON, it is the shape that is wrong.
+        Category::Syntax if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
+            shape(format!("a value of the wrong type ({e})"))
         }
         Category::Syntax | Category::Eof | Category::Io => FfiError::new(
             crm_status::CRM_STATUS_MALFORMED_JSON,
@@ -163,4 +169,51 @@ pub unsafe extern "C" fn crm_string_free(s: *mut c_char) {
             drop(unsafe { CString::from_raw(s) });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_core::model::NewClient;
+
+    fn status_and_message(text: &str) -> (crm_status, String) {
+        let e = parse_json::<NewClient>(text, "client_json").unwrap_err();
+        (e.status(), e.to_string())
+    }
+
+    #[test]
+    fn malformed_json_gives_line_and_column() {
+        let (status, msg) = status_and_message("{\"kind\":");
+        assert_eq!(status, crm_status::CRM_STATUS_MALFORMED_JSON);
+        assert!(msg.contains("`client_json` is not valid JSON") && msg.contains("line 1"));
+        let trailing = parse_json::<serde_json::Value>("{} []", "query_json").unwrap_err();
+        assert_eq!(trailing.status(), crm_status::CRM_STATUS_MALFORMED_JSON);
+        assert!(trailing.to_string().contains("trailing characters"));
+    }
+
+    #[test]
+    fn wrong_shape_names_the_path() {
+        let (status, msg) = status_and_message(
+            r#"{"kind":"person","name":"A","emails":[{"kind":"pager","address":"a@b.example"}]}"#,
+        );
+        assert_eq!(status, crm_status::CRM_STATUS_JSON_SHAPE);
+        assert!(
+            msg.contains("at `emails[0].kind`: unknown variant `pager`"),
+            "{msg}"
+        );
+        let (status, msg) = status_and_message(r#"{"kind":5,"name":"A"}"#);
+        assert_eq!(status, crm_status::CRM_STATUS_JSON_SHAPE);
+        assert!(msg.contains("at `kind`"), "{msg}");
+        let (status, msg) = status_and_message("[]");
+        assert_eq!(status, crm_status::CRM_STATUS_JSON_SHAPE);
+        assert!(msg.contains("at the top level"), "{msg}");
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_argument_and_offset() {
+        let bytes = b"ab\xffcd\0";
+        let e = unsafe { arg_str(bytes.as_ptr().cast(), "name") }.unwrap_err();
+        assert_eq!(e.status(), crm_status::CRM_STATUS_INVALID_UTF8);
+        assert!(e.to_string().contains("`name`") && e.to_string().contains("offset 2"));
+    }
 }

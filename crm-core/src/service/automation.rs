@@ -115,9 +115,7 @@ impl Crm {
     pub fn run_due(&self, ctx: &Ctx, now: DateTime<Utc>) -> Result<AutomationReport> {
         self.write(ctx, |cx| {
             if !matches!(cx.access, Access::System) {
-                return Err(CrmError::AdminRequired {
-                    operation: "run_due (system context only)",
-                });
+                return Err(cx.refuse("run_due", "automation runs in the system context only"));
             }
             let now_ms = now.timestamp_millis();
             let mut report = AutomationReport::default();

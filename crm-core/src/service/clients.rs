@@ -17,7 +17,7 @@ use super::{check_version, diff, past_instant, resolve_owner, to_json, Via};
 const CLIENT: EntityType = EntityType::Client;
 
 /// Loads a client the actor may perform `action` on (`NotFound` when it may not read it).
-fn load_for(cx: &WriteCx<'_>, id: ClientId, action: Action) -> Result<Client> {
+pub(crate) fn load_for(cx: &WriteCx<'_>, id: ClientId, action: Action) -> Result<Client> {
     let client = clients::get(cx.tx, id)?.ok_or(CrmError::NotFound {
         entity: "client",
         id: id.0,
@@ -26,7 +26,7 @@ fn load_for(cx: &WriteCx<'_>, id: ClientId, action: Action) -> Result<Client> {
     Ok(client)
 }
 
-fn acl_of(c: &Client) -> RecordAcl {
+pub(crate) fn acl_of(c: &Client) -> RecordAcl {
     RecordAcl {
         owner_id: c.owner_id,
         department_id: c.department_id,

@@ -105,6 +105,20 @@ impl DealFields {
             if readable(p)? != Some(ClientKind::Person) {
                 return Err(CrmError::invalid("contact_id", format!("no person {p}")));
             }
+            // The contact person speaks for the client: the client itself, or one of its contacts.
+            let belongs = match self.client_id {
+                None => true,
+                Some(c) => c == p || clients::contact_position(cx.tx, c, p)?.is_some(),
+            };
+            if !belongs {
+                return Err(CrmError::invalid(
+                    "contact_id",
+                    format!(
+                        "person {p} is not a contact of client {}",
+                        self.client_id.map(|c| c.0).unwrap_or_default()
+                    ),
+                ));
+            }
         }
         Ok(DealFields {
             title,

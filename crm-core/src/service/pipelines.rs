@@ -162,6 +162,22 @@ impl Crm {
                 None => old.name.clone(),
             };
             let kept = |sid: StageId| update.stages.iter().any(|s| s.id == Some(sid));
+            // A stage's kind decides its deals' status: it cannot change under deals.
+            for (i, s) in update.stages.iter().enumerate() {
+                let Some(before) = s.id.and_then(|sid| old.stage(sid)) else {
+                    continue;
+                };
+                let holding = pipelines::deals_in_stage(cx.tx, before.id)?.len();
+                if before.kind != s.kind && holding > 0 {
+                    return Err(CrmError::invalid(
+                        format!("stages[{i}].kind"),
+                        format!(
+                            "stage {:?} holds {holding} deals: move them before changing its kind",
+                            before.name
+                        ),
+                    ));
+                }
+            }
             for (i, r) in update.remap.iter().enumerate() {
                 let from = old.stage(r.from).filter(|_| !kept(r.from));
                 let to = update.stages.iter().find(|s| s.id == Some(r.to));

@@ -199,3 +199,20 @@ pub fn count_for_client(c: &Connection, id: ClientId) -> Result<i64> {
             .query_row([id], |r| r.get(0))?,
     )
 }
+
+/// Activities after id `after` that `access` reaches, by id (for exports).
+pub fn export_page(
+    c: &Connection,
+    access: &SqlAccess,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Activity>> {
+    let pred = access.predicate();
+    let sql = format!(
+        "SELECT {ACTIVITY_COLUMNS} FROM activities a WHERE {} AND a.id > ? ORDER BY a.id LIMIT ?",
+        pred.sql
+    );
+    let mut params = pred.params;
+    params.extend([Value::Integer(after), Value::Integer(limit as i64)]);
+    collect(&mut c.prepare_cached(&sql)?, &params)
+}

@@ -669,3 +669,64 @@ pub fn contact_position(
     .query_row(params![org, person], |r| r.get(0))
     .optional()?)
 }
+
+/// Clients after id `after` that `access` reaches, by id (for exports).
+pub fn export_page(
+    c: &Connection,
+    access: &SqlAccess,
+    include_archived: bool,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Client>> {
+    let pred = access.predicate();
+    let sql = format!(
+        "SELECT {CLIENT_COLUMNS} FROM clients c WHERE {} AND c.id > ? AND (? OR c.archived = 0) ORDER BY c.id LIMIT ?",
+        pred.sql
+    );
+    let mut params = pred.params;
+    params.extend([
+        Value::Integer(after),
+        Value::Integer(i64::from(include_archived)),
+        Value::Integer(limit as i64),
+    ]);
+    collect_clients(&mut c.prepare_cached(&sql)?, &params)
+}
+
+/// Contact links whose organisation `access` reaches, after (organisation, person), in order.
+pub fn export_contacts(
+    c: &Connection,
+    access: &SqlAccess,
+    after: (i64, i64),
+    limit: usize,
+) -> Result<Vec<ContactLink>> {
+    let pred = access.predicate();
+    let sql = format!(
+        "SELECT l.organization_id, l.person_id, l.position FROM contact_links l JOIN clients c ON c.id = l.organization_id
+         WHERE {} AND (l.organization_id, l.person_id) > (?, ?) ORDER BY l.organization_id, l.person_id LIMIT ?",
+        pred.sql
+    );
+    let mut params = pred.params;
+    params.extend([
+        Value::Integer(after.0),
+        Value::Integer(after.1),
+        Value::Integer(limit as i64),
+    ]);
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(params_from_iter(&params), |r| {
+        Ok(ContactLink {
+            organization_id: r.get(0)?,
+            person_id: r.get(1)?,
+            position: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The external id of a client, or `#<id>` when it has none (the reference exports use).
+pub fn reference(c: &Connection, id: ClientId) -> Result<String> {
+    let x: Option<Option<String>> = c
+        .prepare_cached("SELECT external_id FROM clients WHERE id = ?")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(x.flatten().unwrap_or_else(|| format!("#{id}")))
+}

@@ -354,3 +354,29 @@ pub fn count_for_client(c: &Connection, id: ClientId) -> Result<i64> {
             .query_row([id], |r| r.get(0))?,
     )
 }
+
+/// Deals after id `after` that `access` reaches, by id (for exports).
+pub fn export_page(
+    c: &Connection,
+    access: &SqlAccess,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Deal>> {
+    let pred = access.predicate();
+    let sql = format!(
+        "SELECT {DEAL_COLUMNS} FROM deals d WHERE {} AND d.id > ? ORDER BY d.id LIMIT ?",
+        pred.sql
+    );
+    let mut params = pred.params;
+    params.extend([Value::Integer(after), Value::Integer(limit as i64)]);
+    collect(&mut c.prepare_cached(&sql)?, &params)
+}
+
+/// The external id of a deal, or `#<id>` when it has none.
+pub fn reference(c: &Connection, id: DealId) -> Result<String> {
+    let x: Option<Option<String>> = c
+        .prepare_cached("SELECT external_id FROM deals WHERE id = ?")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(x.flatten().unwrap_or_else(|| format!("#{id}")))
+}

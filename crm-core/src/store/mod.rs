@@ -10,6 +10,7 @@ pub(crate) mod clients;
 pub(crate) mod custom_fields;
 pub(crate) mod deals;
 pub(crate) mod funnel;
+pub(crate) mod merge;
 pub(crate) mod migrations;
 pub(crate) mod org;
 pub(crate) mod outbox;

@@ -242,11 +242,18 @@ pub fn move_user(c: &Connection, id: UserId, dept: DepartmentId) -> Result<usize
         "UPDATE users SET dept_id = ? WHERE id = ?",
         params![dept, id],
     )?;
-    Ok(c.execute(
-        "UPDATE clients SET dept_id = ? WHERE owner_id = ?",
-        params![dept, id],
-    )?)
+    let mut n = 0;
+    for table in STAMPED_TABLES {
+        n += c.execute(
+            &format!("UPDATE {table} SET dept_id = ?1 WHERE owner_id = ?2 AND dept_id != ?1"),
+            params![dept, id],
+        )?;
+    }
+    Ok(n)
 }
+
+/// Tables whose rows carry an owner and the owner's department stamp.
+pub const STAMPED_TABLES: [&str; 3] = ["clients", "deals", "activities"];
 
 // ---- roles ----
 

@@ -145,6 +145,16 @@ pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
                     fields.currency,
                 )
             };
+            // A history starts where the deal was created.
+            let first = history
+                .as_ref()
+                .and_then(|h| h.first())
+                .map(|s| stage_named(job, pipeline, row, "history[0].stage", &s.stage))
+                .transpose()?;
+            let new = NewDeal {
+                stage_id: first.or(new.stage_id),
+                ..new
+            };
             if new.owner_id.is_none() && cx.ctx.user_id().is_none() {
                 return Err(Failure::Row(row.error(
                     "owner_email",

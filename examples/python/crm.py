@@ -1,0 +1,440 @@
+"""A thin ctypes wrapper around libcrm (the crm engine's C API, include/crm.h).
+
+It declares the C signatures, turns every non-OK ``crm_status`` into a Python exception
+(``CrmError`` and one subclass per status), frees every string the library returns, and
+exchanges records as Python dicts (JSON underneath). Handles become ``Database``, ``Context``
+and ``Cursor`` objects that close themselves (``with`` blocks, or when garbage-collected — the
+C API allows its destructors on any thread, in any order).
+
+Finding the library: ``$CRM_LIBRARY`` if set, else ``libcrm.so`` (``.dylib``/``.dll``) under the
+repository's ``target/release`` or ``target/debug``, else the system's loader path.
+
+Each ctypes call costs a few hundred nanoseconds, so the API returns whole records and pages per
+call; this wrapper keeps it that way.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+from ctypes import POINTER, byref, c_char_p, c_int32, c_int64, c_uint32, c_uint64, c_void_p
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+ABI_MAJOR = 1  # CRM_ABI_VERSION_MAJOR this wrapper was written for
+
+# CRM_ACTION_* and CRM_ENTITY_* (include/crm.h)
+ACTION_READ, ACTION_CREATE, ACTION_UPDATE, ACTION_DELETE = 1, 2, 3, 4
+ACTION_EXPORT, ACTION_IMPORT, ACTION_ASSIGN = 5, 6, 7
+ENTITY_CLIENT = 1
+NO_ID = 0
+
+
+class CrmError(Exception):
+    """A failed call: ``status`` is the crm_status code, ``name`` its constant, ``message`` the
+    library's message (it names the field or argument at fault)."""
+
+    def __init__(self, status: int, name: str, message: str):
+        super().__init__(f"{name}: {message}")
+        self.status, self.name, self.message = status, name, message
+
+
+class ValidationError(CrmError): pass          # 2
+class NotFound(CrmError): pass                 # 3
+class PermissionDenied(CrmError): pass         # 4
+class Conflict(CrmError): pass                 # 5
+class ConstraintViolation(CrmError): pass      # 6
+class InactiveUser(CrmError): pass             # 7
+class SchemaTooNew(CrmError): pass             # 8
+class StorageError(CrmError): pass             # 9
+class CorruptData(CrmError): pass              # 10
+class BadArgument(CrmError): pass              # 100-103, 106: NULL, UTF-8, JSON, enum values
+class InvalidHandle(CrmError): pass            # 104
+class DatabaseClosed(CrmError): pass           # 105
+class InternalError(CrmError): pass            # 1, 107 (a panic inside the library)
+
+_EXCEPTIONS = {
+    2: ValidationError, 3: NotFound, 4: PermissionDenied, 5: Conflict, 6: ConstraintViolation,
+    7: InactiveUser, 8: SchemaTooNew, 9: StorageError, 10: CorruptData,
+    100: BadArgument, 101: BadArgument, 102: BadArgument, 103: BadArgument, 106: BadArgument,
+    104: InvalidHandle, 105: DatabaseClosed, 1: InternalError, 107: InternalError,
+}
+
+
+def _find_library() -> str:
+    if os.environ.get("CRM_LIBRARY"):
+        return os.environ["CRM_LIBRARY"]
+    name = {"darwin": "libcrm.dylib", "win32": "crm.dll"}.get(sys.platform, "libcrm.so")
+    root = Path(__file__).resolve().parents[2]
+    for profile in ("release", "debug"):
+        candidate = root / "target" / profile / name
+        if candidate.exists():
+            return str(candidate)
+    return name
+
+
+_lib = ctypes.CDLL(_find_library())
+
+# Every string the library returns is a char* we must free: declare those as c_void_p so
+# ctypes hands us the pointer instead of a copied bytes object.
+_STATUS = c_int32
+_OUT_STR = POINTER(c_void_p)
+_H = c_void_p  # opaque handles
+
+
+def _declare(name: str, *args: Any, restype: Any = _STATUS) -> None:
+    fn = getattr(_lib, name)
+    fn.argtypes = list(args)
+    fn.restype = restype
+
+
+_declare("crm_abi_version", restype=c_uint32)
+_declare("crm_version", restype=c_char_p)
+_declare("crm_status_name", c_int32, restype=c_char_p)
+_declare("crm_last_error_message", restype=c_char_p)
+_declare("crm_last_error_code", restype=_STATUS)
+_declare("crm_string_free", c_void_p, restype=None)
+_declare("crm_db_open", c_char_p, c_char_p, POINTER(_H))
+_declare("crm_db_close", _H, restype=None)
+_declare("crm_db_path", _H, _OUT_STR)
+_declare("crm_ctx_new_user", _H, c_int64, POINTER(_H))
+_declare("crm_ctx_new_system", _H, c_char_p, POINTER(_H))
+_declare("crm_ctx_actor", _H, _OUT_STR)
+_declare("crm_ctx_free", _H, restype=None)
+_declare("crm_cursor_next", _H, _OUT_STR)
+_declare("crm_cursor_free", _H, restype=None)
+for _name in ("crm_client_list_cursor", "crm_client_search_cursor", "crm_audit_entries_cursor"):
+    _declare(_name, _H, c_char_p, POINTER(_H))
+# (ctx, json) -> json
+for _name in ("crm_client_create", "crm_client_create_batch", "crm_client_list", "crm_client_search",
+              "crm_client_find_duplicates", "crm_custom_field_define", "crm_department_create",
+              "crm_user_create", "crm_audit_entries"):
+    _declare(_name, _H, c_char_p, _OUT_STR)
+# (ctx, id) -> json
+for _name in ("crm_client_get", "crm_client_contacts", "crm_client_organizations",
+              "crm_client_duplicates", "crm_user_get"):
+    _declare(_name, _H, c_int64, _OUT_STR)
+# (ctx) -> json
+for _name in ("crm_department_list", "crm_user_list", "crm_role_list", "crm_role_assignment_list",
+              "crm_forbid_list", "crm_audit_verify"):
+    _declare(_name, _H, _OUT_STR)
+_declare("crm_client_update", _H, c_int64, c_int64, c_char_p, _OUT_STR)
+_declare("crm_client_archive", _H, c_int64, c_int64, _OUT_STR)
+_declare("crm_client_restore", _H, c_int64, c_int64, _OUT_STR)
+_declare("crm_client_delete", _H, c_int64, c_int64)
+_declare("crm_client_assign", _H, c_int64, c_int64, c_int64, _OUT_STR)
+_declare("crm_client_link_contact", _H, c_int64, c_int64, c_char_p)
+_declare("crm_client_unlink_contact", _H, c_int64, c_int64)
+_declare("crm_client_count", _H, c_char_p, c_uint64, POINTER(c_uint64), POINTER(c_int32))
+_declare("crm_custom_field_list", _H, c_int32, _OUT_STR)
+_declare("crm_custom_field_delete", _H, c_int32, c_int64)
+_declare("crm_department_rename", _H, c_int64, c_char_p)
+_declare("crm_department_move", _H, c_int64, c_int64)
+_declare("crm_department_set_head", _H, c_int64, c_int64)
+_declare("crm_department_delete", _H, c_int64)
+_declare("crm_user_set_active", _H, c_int64, c_int32)
+_declare("crm_user_set_admin", _H, c_int64, c_int32)
+_declare("crm_user_move", _H, c_int64, c_int64, POINTER(c_uint64))
+_declare("crm_role_create", _H, c_char_p, c_char_p, _OUT_STR)
+_declare("crm_role_set_grants", _H, c_int64, c_char_p)
+_declare("crm_role_delete", _H, c_int64)
+_declare("crm_role_assign", _H, c_int64, c_char_p, POINTER(c_int64))
+_declare("crm_role_unassign", _H, c_int64)
+_declare("crm_forbid_add", _H, c_char_p, POINTER(c_int64))
+_declare("crm_forbid_remove", _H, c_int64)
+_declare("crm_access_explain", _H, c_int64, c_int32, c_int64, _OUT_STR)
+_declare("crm_access_can", _H, c_int32, c_int64, POINTER(c_int32))
+
+if _lib.crm_abi_version() >> 16 != ABI_MAJOR:
+    raise ImportError(f"libcrm ABI {_lib.crm_abi_version() >> 16}.x; this wrapper needs {ABI_MAJOR}.x")
+
+
+def _check(status: int) -> None:
+    """Raises the exception for a non-OK status, with the thread's last error message."""
+    if status != 0:
+        message = _lib.crm_last_error_message().decode("utf-8", "replace")
+        name = _lib.crm_status_name(status).decode()
+        raise _EXCEPTIONS.get(status, CrmError)(status, name, message)
+
+
+def _take_string(p: c_void_p) -> Optional[str]:
+    """Copies a string the library returned, then frees it with crm_string_free."""
+    if not p.value:
+        return None
+    try:
+        return ctypes.string_at(p.value).decode("utf-8")
+    finally:
+        _lib.crm_string_free(p)
+
+
+def _call_json(fn: Any, *args: Any) -> Any:
+    """Calls a function whose last parameter is char **out_json and decodes the result."""
+    out = c_void_p()
+    _check(fn(*args, byref(out)))
+    text = _take_string(out)
+    return None if text is None else json.loads(text)
+
+
+def _enc(doc: Any) -> bytes:
+    return (doc if isinstance(doc, str) else json.dumps(doc)).encode("utf-8")
+
+
+def version() -> str:
+    """The library's version line (library, ABI, schema and SQLite versions)."""
+    return _lib.crm_version().decode()
+
+
+class _Handle:
+    _free: Any = None
+
+    def __init__(self, handle: c_void_p):
+        self._h = handle
+
+    def close(self) -> None:
+        h, self._h = self._h, None
+        if h is not None:
+            type(self)._free(h)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may already be unloaded
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class Database(_Handle):
+    """An open database file (crm_db). Thread-safe."""
+
+    _free = _lib.crm_db_close
+
+    def __init__(self, path: str, **options: Any):
+        h = c_void_p()
+        opts = _enc(options) if options else None
+        _check(_lib.crm_db_open(str(path).encode("utf-8"), opts, byref(h)))
+        super().__init__(h)
+
+    @property
+    def path(self) -> str:
+        out = c_void_p()
+        _check(_lib.crm_db_path(self._h, byref(out)))
+        return _take_string(out) or ""
+
+    def system(self, reason: str) -> "Context":
+        """The audited system context, for setup and maintenance."""
+        h = c_void_p()
+        _check(_lib.crm_ctx_new_system(self._h, reason.encode("utf-8"), byref(h)))
+        return Context(h, self)
+
+    def as_user(self, user_id: int) -> "Context":
+        """A context acting as a user, bound by their roles."""
+        h = c_void_p()
+        _check(_lib.crm_ctx_new_user(self._h, user_id, byref(h)))
+        return Context(h, self)
+
+
+class Cursor(_Handle):
+    """Pages of a list (crm_cursor); iterate it to get one list of records per page."""
+
+    _free = _lib.crm_cursor_free
+
+    def __init__(self, handle: c_void_p, ctx: "Context"):
+        super().__init__(handle)
+        self._ctx = ctx
+
+    def __iter__(self) -> Iterator[list]:
+        while True:
+            page = _call_json(_lib.crm_cursor_next, self._h)
+            if page is None:
+                return
+            yield page
+
+
+class Context(_Handle):
+    """An acting context (crm_ctx). Every data call goes through one."""
+
+    _free = _lib.crm_ctx_free
+
+    def __init__(self, handle: c_void_p, db: Database):
+        super().__init__(handle)
+        self._db = db  # keep the database object alive at least as long
+
+    def actor(self) -> dict:
+        return _call_json(_lib.crm_ctx_actor, self._h)
+
+    # ---- organisation ----
+    def create_department(self, name: str, parent_id: Optional[int] = None) -> dict:
+        return _call_json(_lib.crm_department_create, self._h, _enc({"name": name, "parent_id": parent_id}))
+
+    def rename_department(self, department_id: int, name: str) -> None:
+        _check(_lib.crm_department_rename(self._h, department_id, name.encode("utf-8")))
+
+    def move_department(self, department_id: int, new_parent_id: int = NO_ID) -> None:
+        _check(_lib.crm_department_move(self._h, department_id, new_parent_id))
+
+    def set_department_head(self, department_id: int, user_id: int = NO_ID) -> None:
+        _check(_lib.crm_department_set_head(self._h, department_id, user_id))
+
+    def delete_department(self, department_id: int) -> None:
+        _check(_lib.crm_department_delete(self._h, department_id))
+
+    def departments(self) -> list:
+        return _call_json(_lib.crm_department_list, self._h)
+
+    def create_user(self, name: str, email: str, department_id: int, admin: bool = False) -> dict:
+        doc = {"name": name, "email": email, "department_id": department_id, "admin": admin}
+        return _call_json(_lib.crm_user_create, self._h, _enc(doc))
+
+    def user(self, user_id: int) -> dict:
+        return _call_json(_lib.crm_user_get, self._h, user_id)
+
+    def users(self) -> list:
+        return _call_json(_lib.crm_user_list, self._h)
+
+    def set_user_active(self, user_id: int, active: bool) -> None:
+        _check(_lib.crm_user_set_active(self._h, user_id, int(active)))
+
+    def set_user_admin(self, user_id: int, admin: bool) -> None:
+        _check(_lib.crm_user_set_admin(self._h, user_id, int(admin)))
+
+    def move_user(self, user_id: int, department_id: int) -> int:
+        n = c_uint64()
+        _check(_lib.crm_user_move(self._h, user_id, department_id, byref(n)))
+        return n.value
+
+    def create_role(self, name: str, grants: list) -> dict:
+        return _call_json(_lib.crm_role_create, self._h, name.encode("utf-8"), _enc(grants))
+
+    def set_role_grants(self, role_id: int, grants: list) -> None:
+        _check(_lib.crm_role_set_grants(self._h, role_id, _enc(grants)))
+
+    def delete_role(self, role_id: int) -> None:
+        _check(_lib.crm_role_delete(self._h, role_id))
+
+    def roles(self) -> list:
+        return _call_json(_lib.crm_role_list, self._h)
+
+    def assign_role(self, role_id: int, subject: dict) -> int:
+        out = c_int64()
+        _check(_lib.crm_role_assign(self._h, role_id, _enc(subject), byref(out)))
+        return out.value
+
+    def unassign_role(self, assignment_id: int) -> None:
+        _check(_lib.crm_role_unassign(self._h, assignment_id))
+
+    def role_assignments(self) -> list:
+        return _call_json(_lib.crm_role_assignment_list, self._h)
+
+    def add_forbid(self, rule: dict) -> int:
+        out = c_int64()
+        _check(_lib.crm_forbid_add(self._h, _enc(rule), byref(out)))
+        return out.value
+
+    def remove_forbid(self, forbid_id: int) -> None:
+        _check(_lib.crm_forbid_remove(self._h, forbid_id))
+
+    def forbids(self) -> list:
+        return _call_json(_lib.crm_forbid_list, self._h)
+
+    def define_custom_field(self, field: dict) -> dict:
+        return _call_json(_lib.crm_custom_field_define, self._h, _enc(field))
+
+    def custom_fields(self, entity: int = ENTITY_CLIENT) -> list:
+        return _call_json(_lib.crm_custom_field_list, self._h, entity)
+
+    def delete_custom_field(self, field_id: int, entity: int = ENTITY_CLIENT) -> None:
+        _check(_lib.crm_custom_field_delete(self._h, entity, field_id))
+
+    # ---- clients ----
+    def create_client(self, client: dict) -> dict:
+        return _call_json(_lib.crm_client_create, self._h, _enc(client))
+
+    def create_clients(self, clients: list) -> list:
+        return _call_json(_lib.crm_client_create_batch, self._h, _enc(clients))
+
+    def client(self, client_id: int) -> dict:
+        return _call_json(_lib.crm_client_get, self._h, client_id)
+
+    def update_client(self, client_id: int, expected_version: int, changes: dict) -> dict:
+        return _call_json(_lib.crm_client_update, self._h, client_id, expected_version, _enc(changes))
+
+    def archive_client(self, client_id: int, expected_version: int) -> dict:
+        return _call_json(_lib.crm_client_archive, self._h, client_id, expected_version)
+
+    def restore_client(self, client_id: int, expected_version: int) -> dict:
+        return _call_json(_lib.crm_client_restore, self._h, client_id, expected_version)
+
+    def delete_client(self, client_id: int, expected_version: int) -> None:
+        _check(_lib.crm_client_delete(self._h, client_id, expected_version))
+
+    def assign_client(self, client_id: int, expected_version: int, owner_id: int) -> dict:
+        return _call_json(_lib.crm_client_assign, self._h, client_id, expected_version, owner_id)
+
+    def link_contact(self, organization_id: int, person_id: int, position: Optional[str] = None) -> None:
+        pos = position.encode("utf-8") if position is not None else None
+        _check(_lib.crm_client_link_contact(self._h, organization_id, person_id, pos))
+
+    def unlink_contact(self, organization_id: int, person_id: int) -> None:
+        _check(_lib.crm_client_unlink_contact(self._h, organization_id, person_id))
+
+    def contacts(self, organization_id: int) -> list:
+        return _call_json(_lib.crm_client_contacts, self._h, organization_id)
+
+    def organizations(self, person_id: int) -> list:
+        return _call_json(_lib.crm_client_organizations, self._h, person_id)
+
+    def list_clients(self, **query: Any) -> dict:
+        """One page: {"items": [...], "next": cursor or None}."""
+        return _call_json(_lib.crm_client_list, self._h, _enc(query))
+
+    def count_clients(self, cap: int = 10_000, **query: Any) -> tuple:
+        """(count, exact)."""
+        n, exact = c_uint64(), c_int32()
+        _check(_lib.crm_client_count(self._h, _enc(query), cap, byref(n), byref(exact)))
+        return n.value, bool(exact.value)
+
+    def search_clients(self, text: str, **query: Any) -> dict:
+        return _call_json(_lib.crm_client_search, self._h, _enc({"text": text, **query}))
+
+    def duplicates_of(self, client_id: int) -> list:
+        return _call_json(_lib.crm_client_duplicates, self._h, client_id)
+
+    def find_duplicates(self, client: dict) -> list:
+        return _call_json(_lib.crm_client_find_duplicates, self._h, _enc(client))
+
+    def iter_clients(self, **query: Any) -> Cursor:
+        h = c_void_p()
+        _check(_lib.crm_client_list_cursor(self._h, _enc(query), byref(h)))
+        return Cursor(h, self)
+
+    def iter_search(self, text: str, **query: Any) -> Cursor:
+        h = c_void_p()
+        _check(_lib.crm_client_search_cursor(self._h, _enc({"text": text, **query}), byref(h)))
+        return Cursor(h, self)
+
+    # ---- access and audit ----
+    def explain(self, user_id: int, action: int, client_id: int) -> dict:
+        return _call_json(_lib.crm_access_explain, self._h, user_id, action, client_id)
+
+    def can(self, action: int, client_id: int) -> bool:
+        out = c_int32()
+        _check(_lib.crm_access_can(self._h, action, client_id, byref(out)))
+        return bool(out.value)
+
+    def verify_audit(self) -> dict:
+        return _call_json(_lib.crm_audit_verify, self._h)
+
+    def audit_entries(self, **query: Any) -> list:
+        return _call_json(_lib.crm_audit_entries, self._h, _enc(query))
+
+    def iter_audit(self, **query: Any) -> Cursor:
+        h = c_void_p()
+        _check(_lib.crm_audit_entries_cursor(self._h, _enc(query), byref(h)))
+        return Cursor(h, self)
