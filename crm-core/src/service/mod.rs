@@ -15,7 +15,7 @@ mod import;
 mod merge;
 mod org;
 mod outbox;
-mod pipelines;
+pub mod pipelines;
 mod settings;
 pub mod timeline;
 
