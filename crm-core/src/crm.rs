@@ -254,6 +254,14 @@ impl Crm {
 
     /// Opens the database at `path` with `options`.
     pub fn open_with(path: impl AsRef<Path>, options: OpenOptions) -> Result<Crm> {
+        // Each pooled connection would open its own private in-memory database.
+        let text = path.as_ref().to_string_lossy();
+        if text.trim().is_empty() || text.contains(":memory:") || text.contains("mode=memory") {
+            return Err(CrmError::invalid(
+                "path",
+                "needs a file: an in-memory database cannot be shared by the connection pool",
+            ));
+        }
         Ok(Crm {
             pool: Pool::open(path.as_ref(), options.clone())?,
             options,

@@ -88,6 +88,7 @@ pub struct Activity {
 
 /// Input for creating an activity. At least one of `client_id` and `deal_id` is required.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewActivity {
     /// Kind.
     pub kind: ActivityKind,
@@ -149,6 +150,7 @@ impl NewActivity {
 
 /// A change to an activity.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ActivityUpdate {
     /// New subject.
     #[serde(default, skip_serializing_if = "Patch::is_keep")]

@@ -39,6 +39,7 @@ pub struct AutomationRule {
 
 /// Input for creating a rule.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewAutomationRule {
     /// When it fires.
     pub trigger: RuleTrigger,

@@ -85,6 +85,7 @@ pub enum AddressKind {
 
 /// An e-mail address of a client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Email {
     /// What it is used for.
     #[serde(default)]
@@ -95,6 +96,7 @@ pub struct Email {
 
 /// A phone number of a client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Phone {
     /// What it is used for.
     #[serde(default)]
@@ -105,6 +107,7 @@ pub struct Phone {
 
 /// A postal address of a client. At least one part must be non-empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Address {
     /// What it is used for.
     #[serde(default)]
@@ -171,6 +174,7 @@ pub struct Client {
 
 /// Input for creating a client.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewClient {
     /// Organisation or person.
     pub kind: ClientKind,
@@ -248,6 +252,7 @@ impl NewClient {
 /// A change to a client. Absent fields stay as they are. The owner is changed with
 /// `Crm::assign_client`, which needs the assign permission.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClientUpdate {
     /// New name.
     #[serde(default, skip_serializing_if = "Patch::is_keep")]
@@ -314,6 +319,7 @@ pub enum CompareOp {
 
 /// A filter on a custom field, e.g. `{"key": "segment", "value": "smb"}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CustomFilter {
     /// The field key.
     pub key: String,
@@ -326,6 +332,7 @@ pub struct CustomFilter {
 
 /// A page request for the client list, sorted by name then id.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClientQuery {
     /// Only organisations or only persons.
     #[serde(default)]
@@ -358,6 +365,7 @@ pub struct ClientQuery {
 
 /// A full-text search request. Results come newest first, in pages.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// Words to find in names, e-mails, phones and tax ids; each word matches as a prefix.
     pub text: String,

@@ -45,6 +45,7 @@ pub struct CustomField {
 
 /// Input for defining a custom field.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewCustomField {
     /// The entity type it belongs to.
     pub entity: EntityType,

@@ -61,6 +61,7 @@ pub struct Deal {
 
 /// Input for creating a deal.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewDeal {
     /// Title (1–300 characters).
     pub title: String,
@@ -131,6 +132,7 @@ impl NewDeal {
 /// A change to a deal's fields. Stage changes go through `Crm::move_deal`, the owner through
 /// `Crm::assign_deal`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DealUpdate {
     /// New title.
     #[serde(default, skip_serializing_if = "Patch::is_keep")]
@@ -166,6 +168,7 @@ pub struct DealUpdate {
 
 /// A request to move a deal to another stage.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StageMove {
     /// The target stage (of the deal's pipeline).
     pub stage_id: StageId,
@@ -197,6 +200,7 @@ pub struct StageEvent {
 
 /// A page request for deals, ordered by id (newest first).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DealQuery {
     /// Only deals of this pipeline.
     #[serde(default)]

@@ -24,6 +24,7 @@ pub enum MergeChoice {
 /// `choices`, keyed by field name (`name`, `parent_id`, `tax_id`, `registration_number`,
 /// `external_id`, `open`, `owner_id`, `emails`, `phones`, `addresses`, `tags`, `custom.<key>`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MergeRequest {
     /// The client that stays.
     pub survivor_id: ClientId,

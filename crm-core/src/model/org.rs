@@ -19,6 +19,7 @@ pub struct Department {
 
 /// Input for creating a department.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewDepartment {
     /// Display name (1–200 characters).
     pub name: String,
@@ -46,6 +47,7 @@ pub struct User {
 
 /// Input for creating a user.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Display name (1–200 characters).
     pub name: String,

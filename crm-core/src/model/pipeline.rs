@@ -93,6 +93,7 @@ impl Pipeline {
 /// A stage in a pipeline definition. `id` is set for stages that already exist (to keep them)
 /// and left out for new ones.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StageSpec {
     /// The existing stage this entry keeps; `None` creates a stage.
     #[serde(default)]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a funnel report covers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FunnelQuery {
     /// The pipeline.
     pub pipeline_id: PipelineId,

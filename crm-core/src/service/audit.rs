@@ -43,6 +43,7 @@ pub struct AuditReport {
 
 /// A page request for the audit log.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only entries about this entity type, e.g. `client`.
     #[serde(default)]

@@ -12,6 +12,7 @@ use serde_json::json;
 
 /// Where the deals of a removed stage go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StageRemap {
     /// The stage being removed.
     pub from: StageId,
@@ -21,6 +22,7 @@ pub struct StageRemap {
 
 /// A new definition of an existing pipeline.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PipelineUpdate {
     /// New name, if it changes.
     #[serde(default)]

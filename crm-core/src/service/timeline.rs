@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// A page request for a client timeline.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TimelineQuery {
     /// Page size, 1–500 (default 50).
     #[serde(default)]

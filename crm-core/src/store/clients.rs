@@ -309,18 +309,26 @@ pub fn ancestors(c: &Connection, id: ClientId) -> Result<Vec<ClientId>> {
 }
 
 /// Rewrites the duplicate keys and search documents of every client (after a migration or a
-/// bulk load).
+/// bulk load). Reads only columns that exist since schema version 1, so migrations may use it.
 pub fn reindex_all(c: &Connection) -> Result<()> {
     c.execute("DELETE FROM client_keys", [])?;
     c.execute("DELETE FROM client_fts", [])?;
-    let ids: Vec<ClientId> = c
-        .prepare("SELECT id FROM clients ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for id in ids {
-        if let Some(client) = get(c, id)? {
-            write_index(c, id, &ClientFields::from_stored(&client), false)?;
-        }
+    let mut st = c.prepare(
+        "SELECT id, kind, name, tax_id, registration_number, emails, phones, tags FROM clients ORDER BY id",
+    )?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let id = ClientId(r.get(0)?);
+        let what = || format!("client {id}");
+        let kind = ClientKind::from_i64(r.get(1)?).unwrap_or(ClientKind::Organization);
+        let mut f = ClientFields::empty(kind);
+        f.name = r.get(2)?;
+        f.tax_id = r.get(3)?;
+        f.registration_number = r.get(4)?;
+        f.emails = json_column(&r.get::<_, String>(5)?, what)?;
+        f.phones = json_column(&r.get::<_, String>(6)?, what)?;
+        f.tags = json_column(&r.get::<_, String>(7)?, what)?;
+        write_index(c, id, &f, false)?;
     }
     Ok(())
 }
