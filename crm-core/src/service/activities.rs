@@ -177,14 +177,9 @@ pub(crate) fn insert_activity(
         entity: "activity",
         id: id.0,
     })?;
-    via.record(
-        cx,
-        "activity.create",
-        ACTIVITY,
-        id.0,
-        &acl_of(&a),
-        &diff(&Value::Null, &to_json(&a)),
-    )?;
+    via.record(cx, "activity.create", ACTIVITY, id.0, &acl_of(&a), || {
+        Ok(diff(&Value::Null, &to_json(&a)))
+    })?;
     Ok(a)
 }
 

@@ -286,17 +286,13 @@ pub(crate) fn create_one(
         created_at,
         cx.now,
     )?;
-    let doc = clients::get(cx.tx, id)?
-        .map(|c| to_json(&c))
-        .unwrap_or(Value::Null);
-    via.record(
-        cx,
-        "client.create",
-        CLIENT,
-        id.0,
-        &acl,
-        &diff(&Value::Null, &doc),
-    )?;
+    cx.index_client(id, &fields)?;
+    via.record(cx, "client.create", CLIENT, id.0, &acl, || {
+        let doc = clients::get(cx.tx, id)?
+            .map(|c| to_json(&c))
+            .unwrap_or(Value::Null);
+        Ok(diff(&Value::Null, &doc))
+    })?;
     Ok(id)
 }
 
@@ -323,14 +319,9 @@ fn finish(cx: &WriteCx<'_>, action: &str, old: &Client, id: ClientId, via: Via) 
         entity: "client",
         id: id.0,
     })?;
-    via.record(
-        cx,
-        action,
-        CLIENT,
-        id.0,
-        &acl_of(&new),
-        &diff(&to_json(old), &to_json(&new)),
-    )?;
+    via.record(cx, action, CLIENT, id.0, &acl_of(&new), || {
+        Ok(diff(&to_json(old), &to_json(&new)))
+    })?;
     Ok(new)
 }
 
@@ -367,6 +358,7 @@ pub(crate) fn write_fields(
             actual: old.version + 1,
         });
     }
+    cx.index_client(id, fields)?;
     finish(cx, "client.update", old, id, via)
 }
 

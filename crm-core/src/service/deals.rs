@@ -187,14 +187,9 @@ fn finish(cx: &WriteCx<'_>, action: &str, old: &Deal, id: DealId, via: Via) -> R
         entity: "deal",
         id: id.0,
     })?;
-    via.record(
-        cx,
-        action,
-        DEAL,
-        id.0,
-        &acl_of(&new),
-        &diff(&to_json(old), &to_json(&new)),
-    )?;
+    via.record(cx, action, DEAL, id.0, &acl_of(&new), || {
+        Ok(diff(&to_json(old), &to_json(&new)))
+    })?;
     Ok(new)
 }
 
@@ -427,14 +422,9 @@ pub(crate) fn insert_deal(cx: &WriteCx<'_>, new: &NewDeal, via: Via) -> Result<D
         entity: "deal",
         id: id.0,
     })?;
-    via.record(
-        cx,
-        "deal.create",
-        DEAL,
-        id.0,
-        &acl_of(&deal),
-        &diff(&Value::Null, &to_json(&deal)),
-    )?;
+    via.record(cx, "deal.create", DEAL, id.0, &acl_of(&deal), || {
+        Ok(diff(&Value::Null, &to_json(&deal)))
+    })?;
     Ok(deal)
 }
 

@@ -117,7 +117,9 @@ impl Via {
         }
     }
 
-    /// Records a change: audit entry and outbox event (API) or outbox event only (import).
+    /// Records a change: audit entry and outbox event with the field diff (API), or an outbox
+    /// event marked as imported (import: the diff of a bulk load is not worth its cost; the
+    /// record itself can be read).
     pub fn record(
         self,
         cx: &WriteCx<'_>,
@@ -125,11 +127,11 @@ impl Via {
         entity: crate::access::EntityType,
         id: i64,
         acl: &crate::access::RecordAcl,
-        diff: &Value,
+        diff: impl FnOnce() -> Result<Value>,
     ) -> Result<()> {
         match self {
-            Via::Api => cx.changed(action, entity, id, acl, diff),
-            Via::Import => cx.emit(action, entity, id, acl, diff),
+            Via::Api => cx.changed(action, entity, id, acl, &diff()?),
+            Via::Import => cx.emit(action, entity, id, acl, &json!({ "imported": true })),
         }
     }
 }

@@ -182,7 +182,7 @@ pub fn insert(
         f.external_id
     ])?;
     let id = ClientId(c.last_insert_rowid());
-    write_index(c, id, f, false)?;
+    write_keys(c, id, f, false)?;
     Ok(id)
 }
 
@@ -220,7 +220,7 @@ pub fn update(
             expected
         ])?;
     if n == 1 {
-        write_index(c, id, f, true)?;
+        write_keys(c, id, f, true)?;
     }
     Ok(n == 1)
 }
@@ -328,7 +328,8 @@ pub fn reindex_all(c: &Connection) -> Result<()> {
         f.emails = json_column(&r.get::<_, String>(5)?, what)?;
         f.phones = json_column(&r.get::<_, String>(6)?, what)?;
         f.tags = json_column(&r.get::<_, String>(7)?, what)?;
-        write_index(c, id, &f, false)?;
+        write_keys(c, id, &f, false)?;
+        write_search(c, id, &f)?;
     }
     Ok(())
 }
@@ -362,11 +363,9 @@ pub fn keys_of(f: &ClientFields) -> Vec<(&'static str, String)> {
 }
 
 /// Writes the duplicate keys and the full-text document of a client.
-fn write_index(c: &Connection, id: ClientId, f: &ClientFields, replace: bool) -> Result<()> {
+fn write_keys(c: &Connection, id: ClientId, f: &ClientFields, replace: bool) -> Result<()> {
     if replace {
         c.prepare_cached("DELETE FROM client_keys WHERE client_id = ?")?
-            .execute([id])?;
-        c.prepare_cached("DELETE FROM client_fts WHERE rowid = ?")?
             .execute([id])?;
     }
     let mut st =
@@ -374,6 +373,14 @@ fn write_index(c: &Connection, id: ClientId, f: &ClientFields, replace: bool) ->
     for (kind, key) in keys_of(f) {
         st.execute(params![kind, key, id])?;
     }
+    Ok(())
+}
+
+/// Writes (or rewrites) the full-text document of a client. Kept apart from the row so bulk
+/// jobs can index a whole batch at once: FTS5 flushes its buffer at every savepoint.
+pub fn write_search(c: &Connection, id: ClientId, f: &ClientFields) -> Result<()> {
+    c.prepare_cached("DELETE FROM client_fts WHERE rowid = ?")?
+        .execute([id])?;
     let emails: Vec<&str> = f.emails.iter().map(|e| e.address.as_str()).collect();
     let phones: Vec<String> = f
         .phones
@@ -737,4 +744,37 @@ pub fn reference(c: &Connection, id: ClientId) -> Result<String> {
         .query_row([id], |r| r.get(0))
         .optional()?;
     Ok(x.flatten().unwrap_or_else(|| format!("#{id}")))
+}
+
+/// Whether there is no client at all.
+pub fn is_empty(c: &Connection) -> Result<bool> {
+    Ok(!c
+        .prepare_cached("SELECT 1 FROM clients LIMIT 1")?
+        .exists([])?)
+}
+
+/// Drops the list and parent indexes of `clients` (not the unique external-id index, which
+/// matching needs) and returns their definitions for [`create_indexes`]. A bulk load into an
+/// empty table followed by one sorted index build is several times faster than maintaining five
+/// indexes row by row.
+pub fn drop_list_indexes(c: &Connection) -> Result<Vec<String>> {
+    let defs: Vec<(String, String)> = c
+        .prepare(
+            "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'clients'
+             AND sql IS NOT NULL AND name != 'clients_external' ORDER BY name",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, _) in &defs {
+        c.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+    }
+    Ok(defs.into_iter().map(|(_, sql)| sql).collect())
+}
+
+/// Re-creates indexes from their definitions.
+pub fn create_indexes(c: &Connection, defs: &[String]) -> Result<()> {
+    for sql in defs {
+        c.execute_batch(sql)?;
+    }
+    Ok(())
 }

@@ -58,6 +58,8 @@ pub(crate) struct Pool {
 }
 
 const STATEMENT_CACHE: usize = 128;
+/// Page cache of the writer connection, in KiB.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 impl Pool {
     /// Opens (creating if needed) and migrates the database at `path`.
@@ -67,6 +69,8 @@ impl Pool {
         // Refuse a file from a newer engine before touching it (even its journal mode).
         migrations::check_version(&writer)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
+        // Large write transactions (imports, merges) spill to the WAL less with a bigger cache.
+        writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         migrations::migrate(&mut writer)?;
         Ok(Pool {
             path: path.to_path_buf(),
@@ -133,6 +137,8 @@ fn configure(conn: &Connection, o: &OpenOptions) -> Result<()> {
         Durability::Full => "FULL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
+    // Savepoint sub-journals and sort spills stay in memory instead of temp files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }

@@ -23,7 +23,7 @@ use crate::model::{
     normalize, CustomField, ImportMode, ImportProgress, ImportReport, ImportSpec, Pipeline,
     RecordKind, RowError,
 };
-use crate::store::{custom_fields, org, pipelines};
+use crate::store::{clients as client_store, custom_fields, org, pipelines};
 use crate::Ctx;
 use source::{Row, Source};
 use std::collections::HashMap;
@@ -233,7 +233,7 @@ fn run_row(
     report: &mut ImportReport,
     deferred: Option<&mut Vec<Row>>,
 ) -> Result<()> {
-    cx.tx.execute_batch("SAVEPOINT import_row")?;
+    savepoint(cx, "SAVEPOINT import_row")?;
     let outcome = match job.spec.records {
         RecordKind::Clients => clients::row(cx, job, row),
         RecordKind::Contacts => contacts::row(cx, job, row),
@@ -242,7 +242,7 @@ fn run_row(
     };
     match outcome {
         Ok(o) => {
-            cx.tx.execute_batch("RELEASE import_row")?;
+            savepoint(cx, "RELEASE import_row")?;
             match o {
                 Outcome::Created => report.created += 1,
                 Outcome::Updated => report.updated += 1,
@@ -251,14 +251,14 @@ fn run_row(
             Ok(())
         }
         Err(Failure::Row(e)) => {
-            cx.tx
-                .execute_batch("ROLLBACK TO import_row; RELEASE import_row")?;
+            savepoint(cx, "ROLLBACK TO import_row")?;
+            savepoint(cx, "RELEASE import_row")?;
             add_error(report, e);
             Ok(())
         }
         Err(Failure::Unresolved(e)) => {
-            cx.tx
-                .execute_batch("ROLLBACK TO import_row; RELEASE import_row")?;
+            savepoint(cx, "ROLLBACK TO import_row")?;
+            savepoint(cx, "RELEASE import_row")?;
             match deferred {
                 Some(d) if d.len() < MAX_DEFERRED => d.push(row.clone()),
                 _ => add_error(report, e),
@@ -267,6 +267,12 @@ fn run_row(
         }
         Err(Failure::Fatal(e)) => Err(e),
     }
+}
+
+/// Runs a savepoint statement through the statement cache (they run once per row).
+fn savepoint(cx: &WriteCx<'_>, sql: &str) -> Result<()> {
+    cx.tx.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 fn add_error(report: &mut ImportReport, e: RowError) {
@@ -348,10 +354,22 @@ impl Crm {
         loop {
             let result = self.write(ctx, |cx| {
                 let job = load_job(cx, spec)?;
+                // Search documents are written once per batch: FTS5 flushes at every savepoint.
+                cx.defer_search();
                 if cx.access.plan(entity, Action::Import).is_empty() {
                     return Err(cx.deny(entity, Action::Import, None, true, "no import grant"));
                 }
                 let limit = if whole { usize::MAX } else { spec.batch_size };
+                // A first load of clients in one transaction builds the list indexes once at
+                // the end instead of row by row (the DDL is part of the transaction).
+                let rebuild = if whole
+                    && spec.records == RecordKind::Clients
+                    && client_store::is_empty(cx.tx)?
+                {
+                    client_store::drop_list_indexes(cx.tx)?
+                } else {
+                    Vec::new()
+                };
                 let before = report.clone();
                 let more = run_rows(
                     cx,
@@ -365,6 +383,8 @@ impl Crm {
                 )?;
                 // Row denials are reported per row; the job's own entry records the counts.
                 cx.clear_denial();
+                cx.flush_search()?;
+                client_store::create_indexes(cx.tx, &rebuild)?;
                 if whole {
                     if spec.dry_run || report.invalid > 0 {
                         rolled_back = true;
