@@ -1,6 +1,6 @@
 //! Activities: tasks, calls, meetings, e-mails and notes, with reminders and overdue lists.
 
-use super::{check_version, diff, past_instant, resolve_owner, to_json, Via};
+use super::{assign_target, check_version, diff, past_instant, resolve_owner, to_json, Via};
 use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
@@ -267,25 +267,15 @@ impl Crm {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Assign)?;
             check_version("activity", id.0, old.version, expected_version)?;
-            let owner = resolve_owner(cx, Some(assignee), "assignee_id")?;
-            let target = RecordAcl {
-                owner_id: owner.id,
-                department_id: owner.department_id,
-                open: old.open,
-            };
-            if !cx
-                .access
-                .plan(ACTIVITY, Action::Assign)
-                .allows_by_level(&target)
-            {
-                return Err(cx.deny(
-                    ACTIVITY,
-                    Action::Assign,
-                    Some(id.0),
-                    true,
-                    "new assignee is outside the actor's assign scope",
-                ));
-            }
+            let owner = assign_target(
+                cx,
+                ACTIVITY,
+                Action::Assign,
+                id.0,
+                old.open,
+                assignee,
+                "assignee_id",
+            )?;
             activities::set_owner(
                 cx.tx,
                 id,

@@ -12,7 +12,7 @@ use crate::store::{activities, clients, custom_fields, deals};
 use crate::Ctx;
 use serde_json::{json, Value};
 
-use super::{check_version, diff, past_instant, resolve_owner, to_json, Via};
+use super::{assign_target, check_version, diff, past_instant, resolve_owner, to_json, Via};
 
 const CLIENT: EntityType = EntityType::Client;
 
@@ -409,21 +409,9 @@ pub(crate) fn write_owner(
     via: Via,
 ) -> Result<Client> {
     let action = via.action(Action::Assign);
-    let owner = resolve_owner(cx, Some(new_owner), "owner_id")?;
-    let target = RecordAcl {
-        owner_id: owner.id,
-        department_id: owner.department_id,
-        open: old.open,
-    };
-    if !cx.access.plan(CLIENT, action).allows_by_level(&target) {
-        return Err(cx.deny(
-            CLIENT,
-            action,
-            Some(old.id.0),
-            true,
-            "new owner is outside the actor's assign scope",
-        ));
-    }
+    let owner = assign_target(
+        cx, CLIENT, action, old.id.0, old.open, new_owner, "owner_id",
+    )?;
     clients::set_owner(
         cx.tx,
         old.id,

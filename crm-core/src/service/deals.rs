@@ -2,7 +2,7 @@
 //! is checked against the stage's rules before anything is written and recorded as an event in
 //! the same transaction.
 
-use super::{check_version, diff, past_instant, resolve_owner, to_json, Via};
+use super::{assign_target, check_version, diff, past_instant, resolve_owner, to_json, Via};
 use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
@@ -304,25 +304,15 @@ impl Crm {
         self.write(ctx, |cx| {
             let old = load_for(cx, id, Action::Assign)?;
             check_version("deal", id.0, old.version, expected_version)?;
-            let owner = resolve_owner(cx, Some(new_owner), "owner_id")?;
-            let target = RecordAcl {
-                owner_id: owner.id,
-                department_id: owner.department_id,
-                open: old.open,
-            };
-            if !cx
-                .access
-                .plan(DEAL, Action::Assign)
-                .allows_by_level(&target)
-            {
-                return Err(cx.deny(
-                    DEAL,
-                    Action::Assign,
-                    Some(id.0),
-                    true,
-                    "new owner is outside the actor's assign scope",
-                ));
-            }
+            let owner = assign_target(
+                cx,
+                DEAL,
+                Action::Assign,
+                id.0,
+                old.open,
+                new_owner,
+                "owner_id",
+            )?;
             deals::set_owner(
                 cx.tx,
                 id,

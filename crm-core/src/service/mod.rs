@@ -68,6 +68,35 @@ pub(crate) fn resolve_owner(cx: &WriteCx<'_>, given: Option<UserId>, field: &str
     }
 }
 
+/// The new owner of a record being reassigned: an active user such that the record, stamped with
+/// their department, still lies inside the actor's `action` level (assign, or import).
+pub(crate) fn assign_target(
+    cx: &WriteCx<'_>,
+    entity: crate::access::EntityType,
+    action: crate::access::Action,
+    id: i64,
+    open: bool,
+    new_owner: UserId,
+    field: &str,
+) -> Result<User> {
+    let owner = resolve_owner(cx, Some(new_owner), field)?;
+    let target = crate::access::RecordAcl {
+        owner_id: owner.id,
+        department_id: owner.department_id,
+        open,
+    };
+    if !cx.access.plan(entity, action).allows_by_level(&target) {
+        return Err(cx.deny(
+            entity,
+            action,
+            Some(id),
+            true,
+            "the new owner is outside the actor's assign scope",
+        ));
+    }
+    Ok(owner)
+}
+
 /// `Conflict` unless the stored version is the one the caller based its change on.
 pub(crate) fn check_version(
     entity: &'static str,
