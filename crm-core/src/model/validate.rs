@@ -25,6 +25,30 @@ pub(crate) fn require_text(field: &str, value: &str, max: usize) -> Result<Strin
     Ok(t.to_string())
 }
 
+/// Trims an optional multi-line text (notes, bodies): like [`optional_text`], but line breaks and
+/// tabs are allowed.
+pub(crate) fn optional_long_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => {
+            check_len(field, t, max)?;
+            if t.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            {
+                return Err(CrmError::invalid(
+                    field,
+                    "must not contain control characters other than line breaks and tabs",
+                ));
+            }
+            Ok(Some(t.to_string()))
+        }
+    }
+}
+
 /// Trims an optional value; blank becomes `None`.
 pub(crate) fn optional_text(
     field: &str,

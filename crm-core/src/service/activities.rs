@@ -5,7 +5,9 @@ use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
 use crate::ids::{ActivityId, ClientId, DealId, UserId};
-use crate::model::{optional_text, require_text, Activity, ActivityUpdate, NewActivity};
+use crate::model::{
+    optional_long_text, optional_text, require_text, Activity, ActivityUpdate, NewActivity,
+};
 use crate::store::activities::{self, ActivityRow};
 use crate::store::{clients, deals};
 use crate::Ctx;
@@ -137,7 +139,7 @@ pub(crate) fn insert_activity(
             ));
         }
     }
-    let body = optional_text("body", new.body.as_deref(), 20_000)?;
+    let body = optional_long_text("body", new.body.as_deref(), 20_000)?;
     check_times(ms(new.due_at), ms(new.remind_at))?;
     let (client_id, deal_id) = resolve_links(cx, new.client_id, new.deal_id)?;
     let owner = resolve_owner(cx, new.assignee_id, "assignee_id")?;
@@ -214,7 +216,8 @@ impl Crm {
             let old = load_for(cx, id, Action::Update)?;
             check_version("activity", id.0, old.version, expected_version)?;
             let subject = require_text("subject", &u.subject.or_keep(old.subject.clone()), 300)?;
-            let body = optional_text("body", u.body.or_keep(old.body.clone()).as_deref(), 20_000)?;
+            let body =
+                optional_long_text("body", u.body.or_keep(old.body.clone()).as_deref(), 20_000)?;
             let due_at = ms(u.due_at.or_keep(old.due_at));
             let remind_at = ms(u.remind_at.or_keep(old.remind_at));
             check_times(due_at, remind_at)?;

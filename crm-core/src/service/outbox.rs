@@ -69,6 +69,27 @@ impl Crm {
         })
     }
 
+    /// Forgets a consumer (an uninstalled plugin) so it no longer holds back pruning.
+    /// Administrators and the system context only; audited.
+    pub fn outbox_forget_consumer(&self, ctx: &Ctx, consumer: &str) -> Result<()> {
+        let consumer = require_text("consumer", consumer, 200)?;
+        self.write(ctx, |cx| {
+            cx.require_admin("outbox_forget_consumer")?;
+            if !outbox::forget(cx.tx, &consumer)? {
+                return Err(CrmError::invalid(
+                    "consumer",
+                    format!("{consumer:?} has no cursor"),
+                ));
+            }
+            cx.audit(
+                "outbox.forget_consumer",
+                "outbox",
+                None,
+                &serde_json::json!({ "consumer": consumer }),
+            )
+        })
+    }
+
     /// Deletes the events that every known consumer has acknowledged; returns how many.
     pub fn outbox_prune(&self, ctx: &Ctx) -> Result<usize> {
         self.write(ctx, |cx| {

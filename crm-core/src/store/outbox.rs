@@ -117,6 +117,11 @@ pub fn ack(c: &Connection, consumer: &str, id: i64, now: i64) -> Result<i64> {
     cursor(c, consumer)
 }
 
+/// Forgets a consumer's cursor; returns whether it had one.
+pub fn forget(c: &Connection, consumer: &str) -> Result<bool> {
+    Ok(c.execute("DELETE FROM outbox_cursors WHERE consumer = ?", [consumer])? == 1)
+}
+
 /// Deletes events every registered consumer has acknowledged; returns how many.
 pub fn prune(c: &Connection) -> Result<usize> {
     Ok(c.execute(
