@@ -1,9 +1,11 @@
 /*
  * crm.h -- the C API of the crm engine (libcrm).
  *
- * crm is an embeddable CRM engine: clients (organisations and persons), the organisation that
- * works them (departments, users, roles, forbid rules), permissions enforced on every call, and
- * a hash-chained audit log, stored in one SQLite file. Full guide: docs/c-api.md.
+ * crm is an embeddable CRM engine: clients (organisations and persons), deals in pipelines,
+ * activities (tasks, calls, meetings, e-mails, notes), the organisation that works them
+ * (departments, users, roles, forbid rules), permissions enforced on every call, funnel
+ * reports, import and export, backups, an outbox of changes and a hash-chained audit log, all
+ * stored in one SQLite file. Full guide: docs/c-api.md.
  *
  * NAMES. Functions are crm_<object>_<verb>; opaque handles are crm_db, crm_ctx and crm_cursor;
  * constants are CRM_*. Parameters: the object first, inputs next, outputs last as out_*.
@@ -23,6 +25,12 @@
  * cross as JSON documents; money is minor units plus an ISO 4217 code; timestamps are RFC 3339
  * (UTC). Flags are int32_t 0/1 (there is no bool in this API) and enum values are int32_t
  * CRM_* constants, checked on every call.
+ *
+ * CALLBACKS. Long operations (import, export, backup, restore) take an optional
+ * crm_progress_fn and a void *user_data that is handed back to it unchanged. The callback runs
+ * on the calling thread, inside the call; it returns non-zero to go on or 0 to cancel (the call
+ * then fails with CRM_STATUS_CANCELLED). It must return normally (no longjmp, no C++
+ * exception) and must not call libcrm on the same database.
  *
  * POINTERS. Every pointer parameter must be non-NULL unless its documentation says NULL is
  * allowed (NULL is answered with CRM_STATUS_NULL_ARGUMENT, never a crash) and must be valid for
@@ -64,8 +72,12 @@
 /**
  * Minor version of the C ABI. It grows when functions or constants are added; a host built
  * against minor version N works with any library of the same major version and minor >= N.
+ *
+ * 1.1 added pipelines, deals, activities, the client timeline, funnel reports, settings,
+ * automation rules, import and export, merging clients, backups, the outbox,
+ * `CRM_STATUS_CANCELLED`, `CRM_STATUS_IO`, `CRM_ENTITY_DEAL` and `CRM_ENTITY_ACTIVITY`.
  */
-#define CRM_ABI_VERSION_MINOR 0
+#define CRM_ABI_VERSION_MINOR 1
 
 /**
  * "No id": pass it where an optional id is expected, e.g. as the new parent of
@@ -112,6 +124,17 @@
  * Entity type "client": organisations and persons.
  */
 #define CRM_ENTITY_CLIENT 1
+
+/**
+ * Entity type "deal": deals in pipelines (custom fields of deals). Since ABI 1.1.
+ */
+#define CRM_ENTITY_DEAL 2
+
+/**
+ * Entity type "activity": tasks, calls, meetings, e-mails and notes (custom fields of
+ * activities). Since ABI 1.1.
+ */
+#define CRM_ENTITY_ACTIVITY 3
 
 /**
  * The result of every fallible function. `CRM_STATUS_OK` (0) is success; anything else is a
@@ -172,6 +195,18 @@ enum crm_status
      */
     CRM_STATUS_CORRUPT = 10,
     /**
+     * The progress callback returned 0 and the operation stopped. What stays written is
+     * documented with each function (nothing, for an all-or-nothing import, an export or a
+     * backup). Since ABI 1.1.
+     */
+    CRM_STATUS_CANCELLED = 11,
+    /**
+     * A file or folder named by the caller could not be read or written (it does not exist,
+     * already exists where a new file is required, no permission, disk full, ...); the message
+     * names the path and the operating system's complaint. Since ABI 1.1.
+     */
+    CRM_STATUS_IO = 12,
+    /**
      * A pointer argument that must not be NULL was NULL; the message names it.
      */
     CRM_STATUS_NULL_ARGUMENT = 100,
@@ -225,9 +260,10 @@ typedef int32_t crm_status;
 typedef struct crm_ctx crm_ctx;
 
 /**
- * A position in a paginated list: the clients of a query, the hits of a search, or the audit
- * log. Use it from one thread at a time (it may move between threads). Free it with
- * `crm_cursor_free`, before or after its context and database.
+ * A position in a paginated list: the clients of a query, the hits of a search, the audit
+ * log, the deals of a query or a client's timeline. Use it from one thread at a time (it may
+ * move between threads). Free it with `crm_cursor_free`, before or after its context and
+ * database.
  */
 typedef struct crm_cursor crm_cursor;
 
@@ -236,6 +272,23 @@ typedef struct crm_cursor crm_cursor;
  * `crm_db_close`. Thread-safe: share one handle between all threads of the process.
  */
 typedef struct crm_db crm_db;
+
+/**
+ * A progress callback: called from inside a long operation (`crm_import_file`,
+ * `crm_import_buffer`, `crm_export_file`, `crm_export_buffer`, `crm_backup_create`,
+ * `crm_backup_restore`, `crm_backup_rotate`) on the calling thread, with the `user_data`
+ * pointer given to that function, how far the operation has come (`done`) and, when known,
+ * how far it will go (`total_or_zero`, 0 when unknown). The unit depends on the operation:
+ * bytes of input for imports, records written for exports (total unknown), database pages for
+ * backups and restores.
+ *
+ * Return non-zero to go on, 0 to cancel: the operation stops and fails with
+ * CRM_STATUS_CANCELLED (what stays written is documented with each function).
+ *
+ * The callback must return normally (no longjmp, no C++ exception) and must not call libcrm
+ * functions on the same database: the operation may hold its write lock.
+ */
+typedef int32_t (*crm_progress_fn)(void *user_data, uint64_t done, uint64_t total_or_zero);
 
 #ifdef __cplusplus
 extern "C" {
@@ -530,6 +583,26 @@ crm_status crm_audit_entries_cursor(const crm_ctx *ctx,
                                     crm_cursor **out_cursor);
 
 /**
+ * Makes a cursor over the deals that `query_json` selects (the same query object as
+ * `crm_deal_list`; its `"limit"` is the page size, its `"after"` where to start) and writes it
+ * to `*out_cursor`. Each `crm_cursor_next` gives a JSON array of deals, newest first. Since
+ * ABI 1.1.
+ */
+crm_status crm_deal_list_cursor(const crm_ctx *ctx,
+                                const char *query_json,
+                                crm_cursor **out_cursor);
+
+/**
+ * Makes a cursor over the timeline of client `client_id`, newest first (the same query
+ * object as `crm_client_timeline`), and writes it to `*out_cursor`. Each `crm_cursor_next`
+ * gives a JSON array of timeline entries. Since ABI 1.1.
+ */
+crm_status crm_client_timeline_cursor(const crm_ctx *ctx,
+                                      int64_t client_id,
+                                      const char *query_json,
+                                      crm_cursor **out_cursor);
+
+/**
  * Fetches the next page. On success `*out_json` is either a JSON array holding the page's
  * records (never empty; free it with `crm_string_free`), or NULL when the list is exhausted;
  * every later call gives NULL too. A typical loop:
@@ -556,7 +629,8 @@ void crm_cursor_free(crm_cursor *cursor);
  * Defines a custom field (administrators only) and writes the definition to `*out_json`.
  *
  * `field_json`: `{"entity":"client","key":"segment","label":"Segment","field_type":"enum",
- * "options":["smb","enterprise"],"required":false}`. `field_type` is one of "text", "number",
+ * "options":["smb","enterprise"],"required":false}`; `entity` is "client" or "deal"
+ * (activities have no custom fields). `field_type` is one of "text", "number",
  * "money" (values `{"amount_minor":12345,"currency":"EUR"}`), "date" ("YYYY-MM-DD"), "bool",
  * "enum" (values from `options`). Keys are lower-case letters, digits and `_`, unique per
  * entity type. A required field can only be defined before any record of the type exists.
@@ -565,7 +639,7 @@ crm_status crm_custom_field_define(const crm_ctx *ctx, const char *field_json, c
 
 /**
  * Writes the custom field definitions of an entity type (`entity` is a CRM_ENTITY_* constant)
- * to `*out_json`, as a JSON array ordered by key.
+ * to `*out_json`, as a JSON array ordered by key (always `[]` for CRM_ENTITY_ACTIVITY).
  */
 crm_status crm_custom_field_list(const crm_ctx *ctx, int32_t entity, char **out_json);
 
@@ -776,6 +850,563 @@ crm_status crm_audit_verify(const crm_ctx *ctx, char **out_json);
  * the system context only.
  */
 crm_status crm_audit_entries(const crm_ctx *ctx, const char *query_json, char **out_json);
+
+/**
+ * Creates a pipeline with its stages, in funnel order (administrators only), and writes it to
+ * `*out_json`:
+ * `{"id":1,"name":"Sales","stages":[{"id":1,"name":"Lead","probability":10,"kind":"open",
+ * "rotting_days":null,"required_fields":[],"allowed_next":null}, ...]}`.
+ *
+ * `pipeline_json`: `{"name":"Sales","stages":[{"name":"Lead","probability":10},
+ * {"name":"Offer","probability":60,"rotting_days":14,"required_fields":["amount"],
+ * "allowed_next":["Won","Lost"]},{"name":"Won","probability":100,"kind":"won"},
+ * {"name":"Lost","probability":0,"kind":"lost"}]}`. Each stage needs `name` (unique in the
+ * pipeline) and `probability` (0-100); `kind` is "open" (default), "won" or "lost";
+ * `rotting_days` (>= 1) is how long a deal may sit in the stage; `required_fields` lists what
+ * a deal needs to enter it ("amount", "expected_close_date", "client", "contact_person",
+ * `{"custom":"key"}`); `allowed_next` names the stages a deal may move to from here (absent or
+ * null: any). A pipeline has 1-100 stages and at least one open stage.
+ */
+crm_status crm_pipeline_create(const crm_ctx *ctx, const char *pipeline_json, char **out_json);
+
+/**
+ * Redefines a pipeline (administrators only) and writes the new definition to `*out_json`.
+ *
+ * `update_json`: `{"name":"Sales 2027","stages":[...],"remap":[{"from":4,"to":2}]}`. `name`
+ * is optional. `stages` is the full new list, in order, as for `crm_pipeline_create`: an entry
+ * with `"id"` keeps that existing stage (and its deals), an entry without creates a stage, and
+ * an existing stage left out is removed. A removed stage that holds deals needs a `remap`
+ * entry naming a kept stage of the same kind that receives them (else CRM_STATUS_CONSTRAINT);
+ * the moves are recorded in the deals' histories. A stage's kind cannot change while it holds
+ * deals.
+ */
+crm_status crm_pipeline_update(const crm_ctx *ctx,
+                               int64_t pipeline_id,
+                               const char *update_json,
+                               char **out_json);
+
+/**
+ * Writes pipeline `pipeline_id` with its stages to `*out_json` (see `crm_pipeline_create`).
+ * CRM_STATUS_NOT_FOUND if there is no such pipeline.
+ */
+crm_status crm_pipeline_get(const crm_ctx *ctx, int64_t pipeline_id, char **out_json);
+
+/**
+ * Writes every pipeline with its stages to `*out_json`, as a JSON array (see
+ * `crm_pipeline_create`).
+ */
+crm_status crm_pipeline_list(const crm_ctx *ctx, char **out_json);
+
+/**
+ * Creates a deal and writes the stored record to `*out_json`:
+ * `{"id":5,"title":"Nordwind: 40 licences","client_id":7,"contact_id":null,"pipeline_id":1,
+ * "stage_id":1,"status":"open","amount_minor":1200000,"currency":"EUR",
+ * "probability_override":null,"probability":10,"expected_close_date":"2027-03-31",
+ * "owner_id":3,"department_id":2,"open":false,"custom":{},"lost_reason":null,
+ * "closed_at":null,"stage_entered_at":"2026-11-25T09:30:00.123Z","version":1,
+ * "created_at":"...","updated_at":"...","external_id":null}`.
+ *
+ * `deal_json` needs `title`, `pipeline_id` and `currency` (ISO 4217); optional:
+ * `client_id`, `contact_id` (a person who is the client's contact), `stage_id` (an open stage;
+ * default the pipeline's first open stage), `amount_minor` (minor units, default 0),
+ * `probability_override` (0-100), `expected_close_date` ("YYYY-MM-DD"), `owner_id` (default
+ * the acting user; required with the system context), `open`, `custom`, `external_id`,
+ * `created_at` (RFC 3339, for importing history). The stage's required fields must be present
+ * and the deal must lie inside the actor's create level.
+ */
+crm_status crm_deal_create(const crm_ctx *ctx, const char *deal_json, char **out_json);
+
+/**
+ * Reads one deal and writes it to `*out_json` (see `crm_deal_create`). CRM_STATUS_NOT_FOUND
+ * if it does not exist or the acting user may not read it.
+ */
+crm_status crm_deal_get(const crm_ctx *ctx, int64_t deal_id, char **out_json);
+
+/**
+ * Changes fields of a deal (not its stage: `crm_deal_move`; not its owner: `crm_deal_assign`)
+ * and writes the new record to `*out_json`.
+ *
+ * `expected_version` is the `version` the caller read (CRM_STATUS_CONFLICT if it is stale).
+ * `update_json` holds only the fields to change: `title`, `client_id`, `contact_id`,
+ * `amount_minor`, `currency`, `probability_override`, `expected_close_date`, `open`,
+ * `external_id` (null clears a nullable field) and `custom` (merged; a key set to null removes
+ * it), e.g. `{"amount_minor":1500000,"expected_close_date":"2027-04-30"}`. The current stage's
+ * required fields must stay present.
+ */
+crm_status crm_deal_update(const crm_ctx *ctx,
+                           int64_t deal_id,
+                           int64_t expected_version,
+                           const char *update_json,
+                           char **out_json);
+
+/**
+ * Moves a deal to another stage of its pipeline and writes the new record to `*out_json`.
+ *
+ * `move_json`: `{"stage_id":4}`, or for a lost stage `{"stage_id":6,"lost_reason":"price"}`
+ * (required there); `"at"` (RFC 3339, not in the future) backdates the move when importing
+ * history. Needs the change-stage permission; the stage's `allowed_next` rules and required
+ * fields apply (else CRM_STATUS_VALIDATION naming `stage_id`). Entering a won or lost stage
+ * closes the deal, entering an open stage from a closed one reopens it; every move is
+ * recorded in `crm_deal_history`. CRM_STATUS_CONFLICT if `expected_version` is stale.
+ */
+crm_status crm_deal_move(const crm_ctx *ctx,
+                         int64_t deal_id,
+                         int64_t expected_version,
+                         const char *move_json,
+                         char **out_json);
+
+/**
+ * Gives a deal to another owner and writes the new record to `*out_json`. Needs the assign
+ * permission; the deal with its new owner must stay inside the actor's assign level. The
+ * department stamp follows the owner.
+ */
+crm_status crm_deal_assign(const crm_ctx *ctx,
+                           int64_t deal_id,
+                           int64_t expected_version,
+                           int64_t new_owner_id,
+                           char **out_json);
+
+/**
+ * Deletes a deal for good, with its stage history (needs the delete permission). Its
+ * activities stay, unlinked from it. CRM_STATUS_CONFLICT if `expected_version` is stale.
+ */
+crm_status crm_deal_delete(const crm_ctx *ctx, int64_t deal_id, int64_t expected_version);
+
+/**
+ * Writes one page of the deals the actor may read, newest first, to `*out_json`:
+ * `{"items":[deal, ...],"next":"cursor"}`; `next` is null on the last page, otherwise pass it
+ * as `"after"` to get the following page (or use `crm_deal_list_cursor`).
+ *
+ * `query_json`, every key optional (`{}` lists everything): `{"pipeline_id":1,"stage_id":3,
+ * "status":"open","client_id":7,"owner_id":3,"limit":50,"after":null}`; `status` is "open",
+ * "won" or "lost"; `limit` is 1-500 (default 50).
+ */
+crm_status crm_deal_list(const crm_ctx *ctx, const char *query_json, char **out_json);
+
+/**
+ * Writes the stage history of a deal the actor may read to `*out_json`, oldest first, as a
+ * JSON array of `{"id":9,"deal_id":5,"from_stage_id":1,"to_stage_id":2,
+ * "at":"2026-11-25T09:30:00.123Z","actor_id":3}` (`from_stage_id` is null for the creation,
+ * `actor_id` null for the system context).
+ */
+crm_status crm_deal_history(const crm_ctx *ctx, int64_t deal_id, char **out_json);
+
+/**
+ * Creates an activity and writes the stored record to `*out_json`:
+ * `{"id":4,"kind":"call","subject":"Follow-up","body":null,"client_id":7,"deal_id":5,
+ * "assignee_id":3,"department_id":2,"due_at":"2026-12-01T09:00:00Z","remind_at":null,
+ * "done_at":null,"open":false,"rule_id":null,"version":1,"created_at":"...",
+ * "updated_at":"...","external_id":null}`.
+ *
+ * `activity_json` needs `kind` ("task", "call", "meeting", "email" or "note"), `subject`, and
+ * at least one of `client_id` and `deal_id` (records the actor can read); optional: `body`,
+ * `assignee_id` (default the acting user; required with the system context), `due_at`,
+ * `remind_at` (not after `due_at`), `done_at` (RFC 3339 timestamps), `open`, `external_id`,
+ * `created_at`.
+ */
+crm_status crm_activity_create(const crm_ctx *ctx, const char *activity_json, char **out_json);
+
+/**
+ * Reads one activity and writes it to `*out_json` (see `crm_activity_create`).
+ * CRM_STATUS_NOT_FOUND if it does not exist or the acting user may not read it.
+ */
+crm_status crm_activity_get(const crm_ctx *ctx, int64_t activity_id, char **out_json);
+
+/**
+ * Changes an activity and writes the new record to `*out_json`. `expected_version` is the
+ * `version` the caller read (CRM_STATUS_CONFLICT if it is stale).
+ *
+ * `update_json` holds only the fields to change: `subject`, `body`, `due_at`, `remind_at`,
+ * `done_at`, `open`; null clears a time. Mark a task done with
+ * `{"done_at":"2026-11-25T10:00:00Z"}`, reopen it with `{"done_at":null}`.
+ */
+crm_status crm_activity_update(const crm_ctx *ctx,
+                               int64_t activity_id,
+                               int64_t expected_version,
+                               const char *update_json,
+                               char **out_json);
+
+/**
+ * Gives an activity to another assignee and writes the new record to `*out_json`. Needs the
+ * assign permission; the new assignee must lie inside the actor's assign level.
+ */
+crm_status crm_activity_assign(const crm_ctx *ctx,
+                               int64_t activity_id,
+                               int64_t expected_version,
+                               int64_t new_assignee_id,
+                               char **out_json);
+
+/**
+ * Deletes an activity for good (needs the delete permission). CRM_STATUS_CONFLICT if
+ * `expected_version` is stale.
+ */
+crm_status crm_activity_delete(const crm_ctx *ctx, int64_t activity_id, int64_t expected_version);
+
+/**
+ * Writes the pending activities the actor may read whose reminder time is at or before `now`
+ * to `*out_json`, soonest first (at most 500), as a JSON array of activities. `now` is an
+ * RFC 3339 timestamp such as "2026-11-25T09:30:00Z" (the host's clock; hosts poll this from
+ * their own timer).
+ */
+crm_status crm_activity_due_reminders(const crm_ctx *ctx, const char *now, char **out_json);
+
+/**
+ * Writes the pending activities assigned to `user_id` that were due before `now` (RFC 3339)
+ * and that the actor may read to `*out_json`, oldest due first (at most 500), as a JSON array
+ * of activities.
+ */
+crm_status crm_activity_overdue(const crm_ctx *ctx,
+                                int64_t user_id,
+                                const char *now,
+                                char **out_json);
+
+/**
+ * Writes one page of the timeline of client `client_id`, newest first, to `*out_json`:
+ * `{"items":[entry, ...],"next":"cursor"}`; pass `next` as `"after"` for the following page
+ * (null on the last one), or use `crm_client_timeline_cursor`.
+ *
+ * Each entry has `"at"` (RFC 3339) and a `"type"`:
+ * `{"at":"...","type":"activity","activity":{...}}` (an activity of the client or its deals),
+ * `{"at":"...","type":"stage_change","event":{...},"deal_title":"..."}` (a deal created or
+ * moved, the event as in `crm_deal_history`), or `{"at":"...","type":"change","entry":{...}}`
+ * (an audited change, the entry as in `crm_audit_entries`). Only what the actor may read is
+ * listed; CRM_STATUS_NOT_FOUND if the actor may not read the client.
+ *
+ * `query_json`: `{"limit":50,"after":null}`, both optional; `limit` is 1-500 (default 50).
+ */
+crm_status crm_client_timeline(const crm_ctx *ctx,
+                               int64_t client_id,
+                               const char *query_json,
+                               char **out_json);
+
+/**
+ * Computes the funnel report of a pipeline over a date range and writes it to `*out_json`.
+ *
+ * `query_json`: `{"pipeline_id":1,"from":"2026-01-01","to":"2027-01-01"}` (`to` exclusive),
+ * optionally with `"grouping"` ("day", "week", "month" (default) or "quarter"),
+ * `"time_zone"` (IANA name; default the report time zone, see
+ * `crm_report_time_zone_get`), `"owner_id"`, `"department_id"` (with its sub-departments),
+ * `"reporting_currency"` (also convert totals into it, with the rates of
+ * `crm_exchange_rate_set` in force on `"rate_date"`, default the last day of the range).
+ *
+ * The report: `{"pipeline_id","pipeline_name","time_zone","grouping","stages":[open deals
+ * per stage now],"summary":{"from","to","created","won","lost","win_rate",
+ * "average_cycle_days"},"previous":{the range before, same length},"won_by_period",
+ * "lost_by_period","forecast":[weighted open amounts by expected close period],"conversion",
+ * "stage_times","by_manager","by_department","lost_reasons":[["price",3]],"cohorts",
+ * "activity","missing_rates":["USD"]}`. Figures are `{"count":3,"amounts":[{"amount_minor":
+ * 120000,"currency":"EUR"}],"converted":null}`: one amount per currency, never summed across
+ * currencies; `converted` is the total in the reporting currency when every rate was known.
+ * Rates and averages are JSON numbers or null.
+ */
+crm_status crm_funnel_report(const crm_ctx *ctx, const char *query_json, char **out_json);
+
+/**
+ * Computes the funnel report as `crm_funnel_report` does (same `query_json`) and writes its
+ * chart of open deals per stage to `*out_svg`: a standalone SVG document (UTF-8 text, one bar
+ * per open stage labelled with the count and the amounts) for the host to show or save. Free
+ * it with `crm_string_free`.
+ */
+crm_status crm_funnel_report_svg(const crm_ctx *ctx, const char *query_json, char **out_svg);
+
+/**
+ * Writes only the stage x period x manager pivot of the deals created in the range to
+ * `*out_json` (same `query_json` as `crm_funnel_report`; the cheapest funnel figure), as a
+ * JSON array of `{"stage_id":2,"period":"2026-03","owner_id":3,"figures":{"count":4,
+ * "amounts":[...],"converted":null}}`: deals by their current stage and owner.
+ */
+crm_status crm_funnel_pivot(const crm_ctx *ctx, const char *query_json, char **out_json);
+
+/**
+ * Writes the report time zone to `*out_tz`, an IANA name such as "Europe/Berlin" ("UTC"
+ * until set). Funnel reports in this zone read precomputed buckets; other zones are computed
+ * exactly, only more slowly. Free it with `crm_string_free`.
+ */
+crm_status crm_report_time_zone_get(const crm_ctx *ctx, char **out_tz);
+
+/**
+ * Sets the report time zone to `tz`, an IANA name such as "Europe/Berlin" (administrators
+ * only); recomputes every stored report bucket in one transaction. CRM_STATUS_VALIDATION for
+ * an unknown zone.
+ */
+crm_status crm_report_time_zone_set(const crm_ctx *ctx, const char *tz);
+
+/**
+ * Records that from `day` ("YYYY-MM-DD") on, one unit of `currency` is worth `rate` units of
+ * `quote` (administrators only). Currencies are ISO 4217 codes ("EUR", "USD"); `rate` is a
+ * positive decimal with at most 9 decimals, as text ("1.0845"): no floating point. A later
+ * call for the same day replaces the rate. Funnel reports use the rates to convert totals.
+ */
+crm_status crm_exchange_rate_set(const crm_ctx *ctx,
+                                 const char *currency,
+                                 const char *quote,
+                                 const char *day,
+                                 const char *rate);
+
+/**
+ * Writes the rate of `currency` in `quote` in force on `day` ("YYYY-MM-DD": the latest rate
+ * set for that day or before) to `*out_rate` as decimal text such as "1.0845", or NULL when
+ * no rate is known for that day (a success all the same). Free it with `crm_string_free`.
+ */
+crm_status crm_exchange_rate_get(const crm_ctx *ctx,
+                                 const char *currency,
+                                 const char *quote,
+                                 const char *day,
+                                 char **out_rate);
+
+/**
+ * Stores an automation rule (administrators only) and writes it to `*out_json`:
+ * `{"id":1,"trigger":{"kind":"client_idle","days":30},"task_subject":"Call them",
+ * "due_in_days":1,"active":true}`.
+ *
+ * `rule_json`: `{"trigger":{...},"task_subject":"Call them","due_in_days":1}` (`due_in_days`
+ * 0-365, default 1). Triggers: `{"kind":"client_idle","days":30}` (a client with no activity
+ * for that many days: a task for its owner), `{"kind":"deal_rotting"}` (an open deal longer
+ * in its stage than the stage's `rotting_days`), `{"kind":"stage_entered","stage_id":4}` (a
+ * deal entered that stage after the rule was created). Tasks are created by
+ * `crm_automation_run_due`.
+ */
+crm_status crm_automation_rule_create(const crm_ctx *ctx, const char *rule_json, char **out_json);
+
+/**
+ * Writes every automation rule to `*out_json`, as a JSON array (see
+ * `crm_automation_rule_create`).
+ */
+crm_status crm_automation_rule_list(const crm_ctx *ctx, char **out_json);
+
+/**
+ * Activates (`active` 1) or deactivates (`active` 0) an automation rule (administrators
+ * only); an inactive rule does nothing. Any other `active` is CRM_STATUS_UNKNOWN_ENUM.
+ */
+crm_status crm_automation_rule_set_active(const crm_ctx *ctx, int64_t rule_id, int32_t active);
+
+/**
+ * Deletes an automation rule (administrators only). Tasks it created stay.
+ */
+crm_status crm_automation_rule_delete(const crm_ctx *ctx, int64_t rule_id);
+
+/**
+ * Runs every active rule as of `now` (RFC 3339, the host's clock) and creates the tasks that
+ * are due, in one transaction, then writes what it did to `*out_json`:
+ * `{"created":[[1,2],[3,1]],"total":3}` (pairs of rule id and tasks created). Idempotent:
+ * each occasion of a rule acts once, so a second run creates nothing new. System context only
+ * (hosts call it from their own timer; CRM_STATUS_PERMISSION_DENIED for a user context).
+ */
+crm_status crm_automation_run_due(const crm_ctx *ctx, const char *now, char **out_json);
+
+/**
+ * Imports the file at `path` as described by `spec_json` and writes the report to
+ * `*out_report_json`:
+ * `{"rows":120,"created":100,"updated":15,"unchanged":3,"invalid":2,"errors":[{"row":7,
+ * "column":"E-Mail","message":"email: ..."}],"dry_run":false,"batches_committed":1}`
+ * (`errors` holds the first 1,000 row errors; rows are numbered from 1 after the header).
+ *
+ * `spec_json` describes the job; only `records` is required:
+ * `{"records":"clients","format":"csv","columns":{"Firma":"name","USt-IdNr":"tax_id",
+ * "E-Mail":"email","Kundennr":["external_id","custom.erp_no"]},"defaults":{"kind":
+ * "organization"},"match_on":["external_id","tax_id"],"on_match":"update",
+ * "mode":"all_or_nothing","dry_run":false}`.
+ * `records`: "clients", "contacts", "deals" or "activities"; `format`: "csv" (UTF-8, header
+ * row; default) or "json_lines"; `columns` maps a source column to a target field (or a list
+ * of fields); without `columns` each column maps to the field of its own name. `match_on`
+ * (default `["external_id"]`): "external_id", "tax_id", "email", "phone", "name". `on_match`:
+ * "update" (default) or "skip". `mode`: "all_or_nothing" (default: one transaction; if any row
+ * is invalid nothing is written and the report says why) or "skip_invalid" (invalid rows are
+ * reported and skipped, the rest committed in batches of `batch_size`, default 5000). Deals
+ * also take `"pipeline"` (its name) and `"stage_names"`; `"value_map"` fixes spellings per
+ * field. `dry_run` validates everything and writes nothing. docs/c-api.md lists the target
+ * fields of each record kind.
+ *
+ * `progress` (NULL for none) is called about every 1,000 rows and at the end with the bytes
+ * read so far and the file's size; returning 0 cancels: CRM_STATUS_CANCELLED, and an
+ * all-or-nothing import writes nothing (a skip_invalid import keeps the batches committed
+ * before). `user_data` is passed to it unchanged. Needs the import permission; each record
+ * must lie inside the actor's import level. CRM_STATUS_IO if the file cannot be read.
+ */
+crm_status crm_import_file(const crm_ctx *ctx,
+                           const char *spec_json,
+                           const char *path,
+                           crm_progress_fn progress,
+                           void *user_data,
+                           char **out_report_json);
+
+/**
+ * Like `crm_import_file`, reading the `len` bytes at `data` instead of a file (the progress
+ * total is `len`). `data` may be NULL only when `len` is 0. The library does not keep the
+ * buffer after the call returns.
+ */
+crm_status crm_import_buffer(const crm_ctx *ctx,
+                             const char *spec_json,
+                             const uint8_t *data,
+                             size_t len,
+                             crm_progress_fn progress,
+                             void *user_data,
+                             char **out_report_json);
+
+/**
+ * Exports every record of one kind that the actor may export to the file at `path`, in the
+ * columns `crm_import_file` reads (references by external id, or `#<id>` for records without
+ * one; users by e-mail; stages by name; custom fields as `custom.<key>`), and writes the
+ * number of records to `*out_count`.
+ *
+ * `spec_json`: `{"records":"clients","format":"csv","neutralize_formulas":true,
+ * "include_archived":true}`; only `records` ("clients", "contacts", "deals", "activities") is
+ * required; `format` is "csv" (default) or "json_lines"; `neutralize_formulas` (default true)
+ * puts a `'` before CSV values a spreadsheet would run as a formula.
+ *
+ * The export is written to a temporary file in the same folder and renamed to `path` only
+ * when complete, so a failed or cancelled export leaves no partial file (and an existing file
+ * at `path` is replaced only on success). `progress` (NULL for none) is called every 1,000
+ * records with the number written so far (total 0: unknown); returning 0 cancels
+ * (CRM_STATUS_CANCELLED). CRM_STATUS_IO if the file cannot be written. Audited.
+ */
+crm_status crm_export_file(const crm_ctx *ctx,
+                           const char *spec_json,
+                           const char *path,
+                           crm_progress_fn progress,
+                           void *user_data,
+                           uint64_t *out_count);
+
+/**
+ * Like `crm_export_file`, but writes the whole export to `*out_data` as one NUL-terminated
+ * string (CSV or JSON lines, UTF-8; free it with `crm_string_free`) and its length in bytes,
+ * without the terminating NUL, to `*out_len`. Meant for exports that fit in memory comfortably;
+ * use `crm_export_file` for large ones.
+ */
+crm_status crm_export_buffer(const crm_ctx *ctx,
+                             const char *spec_json,
+                             crm_progress_fn progress,
+                             void *user_data,
+                             char **out_data,
+                             size_t *out_len);
+
+/**
+ * Merges a duplicate client into a survivor and writes what it did to `*out_json`:
+ * `{"merge_id":3,"survivor":{client},"deals":2,"activities":5,"contacts":1,"subsidiaries":0}`.
+ * Deals, activities, contact links and subsidiaries move to the survivor; the duplicate is
+ * archived. Keep `merge_id` to undo it with `crm_client_merge_undo`.
+ *
+ * `request_json`: `{"survivor_id":7,"duplicate_id":9,"choices":{"tax_id":"duplicate"}}`.
+ * Fields are resolved one by one: equal values, or a value only one side has, need no choice;
+ * a field where both sides hold different values needs a choice ("survivor" or "duplicate";
+ * lists also "both", their default) keyed by field name: `name`, `parent_id`, `tax_id`,
+ * `registration_number`, `external_id`, `open`, `owner_id`, `emails`, `phones`, `addresses`,
+ * `tags`, `custom.<key>` (else CRM_STATUS_VALIDATION naming the fields). Needs update on the
+ * survivor, delete on the duplicate and update on everything that moves. Audited.
+ */
+crm_status crm_client_merge(const crm_ctx *ctx, const char *request_json, char **out_json);
+
+/**
+ * Undoes merge `merge_id` (from `crm_client_merge`) and writes the survivor as it is now to
+ * `*out_json`: the survivor's fields and owner go back to what they were before the merge
+ * (later edits of those fields are overwritten), the duplicate is restored, and everything
+ * that moved and still points at the survivor goes back. Same permissions as the merge;
+ * CRM_STATUS_NOT_FOUND for an unknown or already undone merge. Audited.
+ */
+crm_status crm_client_merge_undo(const crm_ctx *ctx, int64_t merge_id, char **out_json);
+
+/**
+ * Copies the open database to a new file at `path` (which must not exist, else
+ * CRM_STATUS_IO) with SQLite's online backup API. Other threads keep reading and writing
+ * meanwhile; the copy is the consistent state of the moment the backup started. The file
+ * appears under `path` only once complete: a failed or cancelled backup leaves nothing.
+ * `progress` (NULL for none) gets the database pages copied and the total after each step;
+ * returning 0 cancels (CRM_STATUS_CANCELLED). Administrators and the system context only;
+ * audited.
+ */
+crm_status crm_backup_create(const crm_ctx *ctx,
+                             const char *path,
+                             crm_progress_fn progress,
+                             void *user_data);
+
+/**
+ * Checks a database file (a backup) without changing it and writes the result to
+ * `*out_json`: `{"path":"...","schema_version":7,"integrity_problems":[],"audit":{"entries":
+ * 120,"ok":true,"problems":[]},"ok":true}`. `ok` is true when SQLite finds the file sound, its
+ * audit chain is intact and this library can read its schema; a damaged file is a successful
+ * call with `"ok":false` (CRM_STATUS_IO only when the file does not exist, CRM_STATUS_STORAGE
+ * when it is not a database at all). Administrators and the system context only.
+ */
+crm_status crm_backup_verify(const crm_ctx *ctx, const char *path, char **out_json);
+
+/**
+ * Restores the backup file at `path`, after checking it as `crm_backup_verify` does
+ * (CRM_STATUS_VALIDATION if the check fails), and writes `{"safety_copy":null}` or
+ * `{"safety_copy":"/data/crm.db.pre-restore-20261125T093000123Z.db"}` to `*out_json`.
+ *
+ * `target_json` says where to: `{"kind":"new_file","path":"/data/restored.db"}` copies it to a
+ * new database file (which must not exist; the open database is untouched), and
+ * `{"kind":"current"}` restores it over the open database, after first copying the current
+ * state to the safety copy beside the database file (its path is returned). Other threads see
+ * either the old or the restored state. `progress` (NULL for none) gets the pages copied and
+ * the total; returning 0 cancels (CRM_STATUS_CANCELLED; a new file is then not created).
+ * Administrators and the system context only; audited in the restored database.
+ */
+crm_status crm_backup_restore(const crm_ctx *ctx,
+                              const char *path,
+                              const char *target_json,
+                              crm_progress_fn progress,
+                              void *user_data,
+                              char **out_json);
+
+/**
+ * Writes a new backup into folder `dir` (created if needed), named
+ * `crm-backup-<UTC time>.db`, then deletes the oldest such files beyond the newest `keep`
+ * (>= 1; other files are left alone), and writes the new file's path to `*out_path` (free it
+ * with `crm_string_free`). For hosts that back up from their own timer. `progress` as for
+ * `crm_backup_create`.
+ */
+crm_status crm_backup_rotate(const crm_ctx *ctx,
+                             const char *dir,
+                             uint32_t keep,
+                             crm_progress_fn progress,
+                             void *user_data,
+                             char **out_path);
+
+/**
+ * Writes up to `limit` (1-10000) events after event id `after` (0 for the start) to
+ * `*out_json`, in commit order, as a JSON array of `{"id":41,"at":"2026-11-25T09:30:00.123Z",
+ * "event_type":"deal.change_stage","entity":"deal","entity_id":5,"payload":{"actor":{...},
+ * "changes":{"stage_id":[1,2]}}}`. Only events of records the actor may read are listed.
+ *
+ * `types_json` is a JSON array of event types to keep, e.g. `["client.create",
+ * "deal.change_stage"]`, or `[]` for every type. Pass the last id of a page as `after` to get
+ * the next one; an empty array means the consumer is up to date.
+ */
+crm_status crm_outbox_events(const crm_ctx *ctx,
+                             int64_t after,
+                             const char *types_json,
+                             uint32_t limit,
+                             char **out_json);
+
+/**
+ * Writes the id of the newest event to `*out_event_id` (0 when there is none).
+ */
+crm_status crm_outbox_head(const crm_ctx *ctx, int64_t *out_event_id);
+
+/**
+ * Writes the id of the last event that `consumer` (a name of the host's choosing, 1-200
+ * characters, e.g. "erp-sync") acknowledged to `*out_event_id` (0 if it never did).
+ * Administrators and the system context only.
+ */
+crm_status crm_outbox_acked(const crm_ctx *ctx, const char *consumer, int64_t *out_event_id);
+
+/**
+ * Records that `consumer` has processed every event up to `event_id` and writes its stored
+ * position to `*out_event_id`: the position never moves back, so acknowledging an older id
+ * leaves it (and writes the newer one). Administrators and the system context only; not
+ * audited (delivery bookkeeping).
+ */
+crm_status crm_outbox_ack(const crm_ctx *ctx,
+                          const char *consumer,
+                          int64_t event_id,
+                          int64_t *out_event_id);
+
+/**
+ * Deletes the events that every known consumer has acknowledged and writes how many to
+ * `*out_deleted`. Administrators and the system context only; audited.
+ */
+crm_status crm_outbox_prune(const crm_ctx *ctx, uint64_t *out_deleted);
 
 #ifdef __cplusplus
 }  // extern "C"

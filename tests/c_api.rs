@@ -367,6 +367,10 @@ fn shared_library_exports_only_crm_symbols() {
 struct Declared {
     name: String,
     takes_pointer: bool,
+    /// Whether it returns a `crm_status` (destructors and the static-string functions do not).
+    returns_status: bool,
+    /// The names of its pointer parameters.
+    pointer_params: Vec<String>,
 }
 
 /// The functions declared in crm.h, with whether any parameter is a pointer.
@@ -390,10 +394,25 @@ fn declared_functions() -> Vec<Declared> {
             decl.push_str(lines.next().expect("unterminated declaration"));
         }
         let open = decl.find('(').unwrap();
+        let close = decl.rfind(')').unwrap();
         let name_start = decl[..open].rfind(' ').unwrap() + 1;
+        // A parameter is a pointer when it has a `*` or is the callback typedef.
+        let pointer_params = decl[open + 1..close]
+            .split(',')
+            .map(str::trim)
+            .filter(|p| p.contains('*') || p.starts_with("crm_progress_fn "))
+            .map(|p| {
+                p.rsplit(|c: char| c == '*' || c.is_whitespace())
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
         out.push(Declared {
             name: decl[name_start..open].trim_start_matches('*').to_string(),
             takes_pointer: decl[open..].contains('*'),
+            returns_status: decl.starts_with("crm_status "),
+            pointer_params,
         });
     }
     out
@@ -408,7 +427,7 @@ fn every_declared_function_is_tested() {
     let bad = read("tests/c/bad_input.c");
     let declared = declared_functions();
     assert!(
-        declared.len() > 50,
+        declared.len() > 110,
         "parsed only {} declarations",
         declared.len()
     );
@@ -423,6 +442,48 @@ fn every_declared_function_is_tested() {
         }
     }
     assert!(missing.is_empty(), "untested functions: {missing:?}");
+}
+
+/// Pointer parameters that may be NULL (documented so in crm.h): `(function, parameter)`, `*`
+/// for every function.
+const NULLABLE: &[(&str, &str)] = &[
+    ("crm_db_open", "options_json"),
+    ("crm_client_link_contact", "position"),
+    ("*", "progress"),
+    ("*", "user_data"),
+];
+
+/// Every pointer parameter of every fallible function that must not be NULL is passed as NULL
+/// by bad_input.c, through its `NULL_ARG("name", function(...))` check, which also checks the
+/// message names the parameter.
+#[test]
+fn every_pointer_parameter_is_tested_with_null() {
+    let bad: String = std::fs::read_to_string(root().join("tests/c/bad_input.c"))
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let mut missing = BTreeSet::new();
+    let mut checked = 0;
+    for f in declared_functions().iter().filter(|f| f.returns_status) {
+        for p in &f.pointer_params {
+            let nullable = NULLABLE
+                .iter()
+                .any(|(func, param)| (*func == "*" || *func == f.name) && param == p);
+            if nullable {
+                continue;
+            }
+            checked += 1;
+            if !bad.contains(&format!("NULL_ARG(\"{p}\",{}(", f.name)) {
+                missing.insert(format!("{}({p})", f.name));
+            }
+        }
+    }
+    assert!(checked > 250, "checked only {checked} pointer parameters");
+    assert!(
+        missing.is_empty(),
+        "pointer parameters never passed as NULL in bad_input.c: {missing:?}"
+    );
 }
 
 /// The Python ctypes example runs against the library.

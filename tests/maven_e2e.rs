@@ -682,7 +682,10 @@ fn maven_crm_data_set_end_to_end() -> crm_core::Result<()> {
     );
     assert_eq!(
         report.lost_reasons,
-        vec![(LOST_REASON.to_string(), 2_473)],
+        vec![crm_core::model::LostReason {
+            reason: LOST_REASON.to_string(),
+            count: 2_473
+        }],
         "lost reasons"
     );
     assert_eq!(report.previous.created.count, 0, "nothing before the range");

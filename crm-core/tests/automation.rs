@@ -64,8 +64,8 @@ fn created_by(report: &crm_core::model::AutomationReport, rule: RuleId) -> u32 {
     report
         .created
         .iter()
-        .find(|(r, _)| *r == rule)
-        .map(|(_, n)| *n)
+        .find(|c| c.rule_id == rule)
+        .map(|c| c.tasks)
         .unwrap_or(0)
 }
 
@@ -360,7 +360,7 @@ fn running_twice_creates_nothing_new() {
     // 3 idle clients, 2 deals rotting in Lead, 2 entries into Next.
     assert_eq!(first.total, 7, "{first:?}");
     assert_eq!(
-        first.created.iter().map(|(_, n)| n).sum::<u32>(),
+        first.created.iter().map(|c| c.tasks).sum::<u32>(),
         first.total
     );
     let before = fingerprint(&t.env);

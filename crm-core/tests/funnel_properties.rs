@@ -821,7 +821,7 @@ fn check_scope_and_open_sums(w: &World, page: u32, range: &RangeSpec) -> Result<
         for c in &report.cohorts {
             prop_assert!(visible_owners.contains(&c.owner_id.0));
         }
-        let lost_reasons: u64 = report.lost_reasons.iter().map(|(_, n)| n).sum();
+        let lost_reasons: u64 = report.lost_reasons.iter().map(|l| l.count).sum();
         prop_assert_eq!(lost_reasons, report.summary.lost.count);
         let won_periods: u64 = report.won_by_period.iter().map(|p| p.figures.count).sum();
         prop_assert_eq!(won_periods, report.summary.won.count);
@@ -908,7 +908,12 @@ fn check_scope_and_open_sums(w: &World, page: u32, range: &RangeSpec) -> Result<
             .map(|(r, n)| (r.to_string(), n))
             .collect();
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        prop_assert_eq!(&report.lost_reasons, &reasons, "{}: lost reasons", &who);
+        let got: Vec<(String, u64)> = report
+            .lost_reasons
+            .iter()
+            .map(|l| (l.reason.clone(), l.count))
+            .collect();
+        prop_assert_eq!(&got, &reasons, "{}: lost reasons", &who);
         // Managers: who brought in the most first.
         let order: Vec<(std::cmp::Reverse<u64>, i64)> = report
             .by_manager

@@ -9,15 +9,17 @@ use crate::ctx::{crm_ctx, ctx_arg, CtxInner};
 use crate::error::FfiError;
 use crate::handle::{self, Kind};
 use crate::strings::{arg_json, to_c_json, Out};
-use crm_core::model::{ClientQuery, SearchQuery};
-use crm_core::AuditQuery;
+use crm_core::ids::ClientId;
+use crm_core::model::{ClientQuery, DealQuery, SearchQuery};
+use crm_core::{AuditQuery, TimelineQuery};
 use std::ffi::c_char;
 use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// A position in a paginated list: the clients of a query, the hits of a search, or the audit
-/// log. Use it from one thread at a time (it may move between threads). Free it with
-/// `crm_cursor_free`, before or after its context and database.
+/// A position in a paginated list: the clients of a query, the hits of a search, the audit
+/// log, the deals of a query or a client's timeline. Use it from one thread at a time (it may
+/// move between threads). Free it with `crm_cursor_free`, before or after its context and
+/// database.
 pub struct crm_cursor {
     state: Arc<Mutex<State>>,
 }
@@ -32,6 +34,8 @@ enum Source {
     Clients(ClientQuery),
     Search(SearchQuery),
     Audit(AuditQuery),
+    Deals(DealQuery),
+    Timeline(ClientId, TimelineQuery),
 }
 
 impl State {
@@ -72,6 +76,28 @@ impl State {
                 let json = to_c_json(&entries)?;
                 self.done = entries.len() < q.limit.unwrap_or(50) as usize;
                 q.before = Some(last.id.0);
+                json
+            }
+            Source::Deals(q) => {
+                let page = self.ctx.run(|crm, c| crm.list_deals(c, q))?;
+                if page.items.is_empty() {
+                    self.done = true;
+                    return Ok(None);
+                }
+                let json = to_c_json(&page.items)?;
+                self.done = page.next.is_none();
+                q.after = page.next;
+                json
+            }
+            Source::Timeline(client, q) => {
+                let page = self.ctx.run(|crm, c| crm.client_timeline(c, *client, q))?;
+                if page.items.is_empty() {
+                    self.done = true;
+                    return Ok(None);
+                }
+                let json = to_c_json(&page.items)?;
+                self.done = page.next.is_none();
+                q.after = page.next;
                 json
             }
         };
@@ -153,6 +179,49 @@ pub unsafe extern "C" fn crm_audit_entries_cursor(
         unsafe {
             new_cursor(ctx, out_cursor, || {
                 Ok(Source::Audit(arg_json(query_json, "query_json")?))
+            })
+        }
+    })
+}
+
+/// Makes a cursor over the deals that `query_json` selects (the same query object as
+/// `crm_deal_list`; its `"limit"` is the page size, its `"after"` where to start) and writes it
+/// to `*out_cursor`. Each `crm_cursor_next` gives a JSON array of deals, newest first. Since
+/// ABI 1.1.
+#[no_mangle]
+pub unsafe extern "C" fn crm_deal_list_cursor(
+    ctx: *const crm_ctx,
+    query_json: *const c_char,
+    out_cursor: *mut *mut crm_cursor,
+) -> crm_status {
+    ffi_boundary!({
+        // SAFETY: arguments are valid for the call by the C contract.
+        unsafe {
+            new_cursor(ctx, out_cursor, || {
+                Ok(Source::Deals(arg_json(query_json, "query_json")?))
+            })
+        }
+    })
+}
+
+/// Makes a cursor over the timeline of client `client_id`, newest first (the same query
+/// object as `crm_client_timeline`), and writes it to `*out_cursor`. Each `crm_cursor_next`
+/// gives a JSON array of timeline entries. Since ABI 1.1.
+#[no_mangle]
+pub unsafe extern "C" fn crm_client_timeline_cursor(
+    ctx: *const crm_ctx,
+    client_id: i64,
+    query_json: *const c_char,
+    out_cursor: *mut *mut crm_cursor,
+) -> crm_status {
+    ffi_boundary!({
+        // SAFETY: arguments are valid for the call by the C contract.
+        unsafe {
+            new_cursor(ctx, out_cursor, || {
+                Ok(Source::Timeline(
+                    ClientId(client_id),
+                    arg_json(query_json, "query_json")?,
+                ))
             })
         }
     })

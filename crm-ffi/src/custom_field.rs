@@ -11,7 +11,8 @@ use std::ffi::c_char;
 /// Defines a custom field (administrators only) and writes the definition to `*out_json`.
 ///
 /// `field_json`: `{"entity":"client","key":"segment","label":"Segment","field_type":"enum",
-/// "options":["smb","enterprise"],"required":false}`. `field_type` is one of "text", "number",
+/// "options":["smb","enterprise"],"required":false}`; `entity` is "client" or "deal"
+/// (activities have no custom fields). `field_type` is one of "text", "number",
 /// "money" (values `{"amount_minor":12345,"currency":"EUR"}`), "date" ("YYYY-MM-DD"), "bool",
 /// "enum" (values from `options`). Keys are lower-case letters, digits and `_`, unique per
 /// entity type. A required field can only be defined before any record of the type exists.
@@ -32,7 +33,7 @@ pub unsafe extern "C" fn crm_custom_field_define(
 }
 
 /// Writes the custom field definitions of an entity type (`entity` is a CRM_ENTITY_* constant)
-/// to `*out_json`, as a JSON array ordered by key.
+/// to `*out_json`, as a JSON array ordered by key (always `[]` for CRM_ENTITY_ACTIVITY).
 #[no_mangle]
 pub unsafe extern "C" fn crm_custom_field_list(
     ctx: *const crm_ctx,

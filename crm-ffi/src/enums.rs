@@ -32,7 +32,9 @@ pub fn action(value: i32, name: &str) -> Result<Action, FfiError> {
 pub fn entity(value: i32, name: &str) -> Result<EntityType, FfiError> {
     match value {
         crate::CRM_ENTITY_CLIENT => Ok(EntityType::Client),
-        _ => Err(unknown(name, value, "a CRM_ENTITY_* constant (1)")),
+        crate::CRM_ENTITY_DEAL => Ok(EntityType::Deal),
+        crate::CRM_ENTITY_ACTIVITY => Ok(EntityType::Activity),
+        _ => Err(unknown(name, value, "a CRM_ENTITY_* constant (1-3)")),
     }
 }
 

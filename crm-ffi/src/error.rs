@@ -1,6 +1,6 @@
 //! Status codes and the thread-local last error.
 //!
-//! Codes 1–10 are the numbers of `CrmError::code()`; codes from 100 up are the C layer's own
+//! Codes 1–12 are the numbers of `CrmError::code()`; codes from 100 up are the C layer's own
 //! (bad arguments, handles, panics). The message of the last failed call on a thread is kept in
 //! a thread-local buffer that is reused, so recording an error allocates nothing once warm.
 
@@ -42,6 +42,14 @@ pub enum crm_status {
     CRM_STATUS_STORAGE = 9,
     /// Stored data could not be decoded: the file was edited outside the engine.
     CRM_STATUS_CORRUPT = 10,
+    /// The progress callback returned 0 and the operation stopped. What stays written is
+    /// documented with each function (nothing, for an all-or-nothing import, an export or a
+    /// backup). Since ABI 1.1.
+    CRM_STATUS_CANCELLED = 11,
+    /// A file or folder named by the caller could not be read or written (it does not exist,
+    /// already exists where a new file is required, no permission, disk full, ...); the message
+    /// names the path and the operating system's complaint. Since ABI 1.1.
+    CRM_STATUS_IO = 12,
     /// A pointer argument that must not be NULL was NULL; the message names it.
     CRM_STATUS_NULL_ARGUMENT = 100,
     /// A string argument is not valid UTF-8; the message names it and the byte offset.
@@ -80,6 +88,8 @@ impl crm_status {
             8 => CRM_STATUS_SCHEMA_TOO_NEW,
             9 => CRM_STATUS_STORAGE,
             10 => CRM_STATUS_CORRUPT,
+            11 => CRM_STATUS_CANCELLED,
+            12 => CRM_STATUS_IO,
             _ => CRM_STATUS_ERROR,
         }
     }
@@ -98,6 +108,8 @@ impl crm_status {
             8 => c"CRM_STATUS_SCHEMA_TOO_NEW",
             9 => c"CRM_STATUS_STORAGE",
             10 => c"CRM_STATUS_CORRUPT",
+            11 => c"CRM_STATUS_CANCELLED",
+            12 => c"CRM_STATUS_IO",
             100 => c"CRM_STATUS_NULL_ARGUMENT",
             101 => c"CRM_STATUS_INVALID_UTF8",
             102 => c"CRM_STATUS_MALFORMED_JSON",
@@ -260,4 +272,51 @@ pub extern "C" fn crm_status_name(status: i32) -> *const c_char {
     ffi_boundary!(on_panic = c"CRM_STATUS_UNKNOWN".as_ptr(), {
         crm_status::name(status).as_ptr()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_code_has_its_own_status_and_name() {
+        let samples = [
+            CrmError::invalid("f", "bad"),
+            CrmError::NotFound {
+                entity: "client",
+                id: 1,
+            },
+            CrmError::AdminRequired { operation: "x" },
+            CrmError::Conflict {
+                entity: "client",
+                id: 1,
+                expected: 1,
+                actual: 2,
+            },
+            CrmError::Constraint {
+                entity: "client",
+                id: 1,
+                message: "m".into(),
+            },
+            CrmError::InactiveUser(1),
+            CrmError::SchemaTooNew {
+                found: 9,
+                supported: 1,
+            },
+            CrmError::Storage(rusqlite::Error::InvalidQuery),
+            CrmError::Corrupt {
+                what: "w".into(),
+                message: "m".into(),
+            },
+            CrmError::Cancelled,
+            CrmError::io(std::path::Path::new("/x"), "nope"),
+        ];
+        for e in &samples {
+            let status = crm_status::from_core(e);
+            assert_eq!(status as i32, e.code(), "{e}");
+            assert_ne!(crm_status::name(status as i32), c"CRM_STATUS_UNKNOWN");
+        }
+        assert_eq!(crm_status::name(11), c"CRM_STATUS_CANCELLED");
+        assert_eq!(crm_status::name(12), c"CRM_STATUS_IO");
+    }
 }

@@ -21,8 +21,11 @@
 //!   `CRM_STATUS_PANIC` and never unwinds into C.
 //!
 //! One module per C object: [`db`], [`ctx`], [`cursor`], [`client`], [`custom_field`], [`org`]
-//! (departments, users, roles, forbids), [`access`], [`audit`]; the plumbing is in [`panic`],
-//! [`error`], [`strings`] and [`handle`].
+//! (departments, users, roles, forbids), [`access`], [`audit`]; since ABI 1.1 also
+//! [`pipeline`], [`deal`], [`activity`], [`timeline`], [`funnel`], [`settings`] (report time
+//! zone, exchange rates), [`automation`], [`transfer`] (import and export), [`merge`],
+//! [`backup`] and [`outbox`]. The plumbing is in [`panic`], [`error`], [`strings`], [`handle`]
+//! and [`progress`] (the progress callback).
 #![allow(non_camel_case_types)]
 // The safety contract of every exported function is the same and is stated once, at the top of
 // crm.h and in docs/c-api.md: pointers are NULL or valid for the call, strings NUL-terminated.
@@ -58,6 +61,30 @@ pub mod access;
 
 pub mod audit;
 
+pub mod progress;
+
+pub mod pipeline;
+
+pub mod deal;
+
+pub mod activity;
+
+pub mod timeline;
+
+pub mod funnel;
+
+pub mod settings;
+
+pub mod automation;
+
+pub mod transfer;
+
+pub mod merge;
+
+pub mod backup;
+
+pub mod outbox;
+
 pub mod enums;
 pub mod handle;
 #[cfg(feature = "testing")]
@@ -71,7 +98,11 @@ pub const CRM_ABI_VERSION_MAJOR: u32 = 1;
 
 /// Minor version of the C ABI. It grows when functions or constants are added; a host built
 /// against minor version N works with any library of the same major version and minor >= N.
-pub const CRM_ABI_VERSION_MINOR: u32 = 0;
+///
+/// 1.1 added pipelines, deals, activities, the client timeline, funnel reports, settings,
+/// automation rules, import and export, merging clients, backups, the outbox,
+/// `CRM_STATUS_CANCELLED`, `CRM_STATUS_IO`, `CRM_ENTITY_DEAL` and `CRM_ENTITY_ACTIVITY`.
+pub const CRM_ABI_VERSION_MINOR: u32 = 1;
 
 /// "No id": pass it where an optional id is expected, e.g. as the new parent of
 /// `crm_department_move` to make the department a root. Real ids are always >= 1.
@@ -94,3 +125,8 @@ pub const CRM_ACTION_ASSIGN: i32 = 7;
 
 /// Entity type "client": organisations and persons.
 pub const CRM_ENTITY_CLIENT: i32 = 1;
+/// Entity type "deal": deals in pipelines (custom fields of deals). Since ABI 1.1.
+pub const CRM_ENTITY_DEAL: i32 = 2;
+/// Entity type "activity": tasks, calls, meetings, e-mails and notes (custom fields of
+/// activities). Since ABI 1.1.
+pub const CRM_ENTITY_ACTIVITY: i32 = 3;

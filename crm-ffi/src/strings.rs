@@ -4,11 +4,15 @@
 //!   and for invalid UTF-8.
 //! - [`arg_json`]: a C string → a serde type, with a typed error that tells malformed JSON from
 //!   JSON of the wrong shape and names the path of the offending element.
+//! - [`arg_time`] / [`arg_date`]: an RFC 3339 timestamp or a `YYYY-MM-DD` date, refused as a
+//!   validation error naming the argument; [`arg_bytes`]: a `(data, len)` buffer.
 //! - [`Out`]: an output pointer, checked for NULL before any work is done and written only when
 //!   the call has succeeded.
 //! - [`crm_string_free`]: frees every string the library hands out.
 
 use crate::error::{crm_status, FfiError};
+use chrono::{DateTime, NaiveDate, Utc};
+use crm_core::CrmError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::ffi::{c_char, CStr, CString};
@@ -98,6 +102,65 @@ fn json_error(name: &str, text: &str, path: &str, e: &serde_json::Error) -> FfiE
             format!("argument `{name}` is not valid JSON: {e}"),
         ),
     }
+}
+
+/// Parses a required RFC 3339 timestamp argument (`2026-11-25T09:30:00Z`, any offset) into UTC.
+/// A string that is not one is a validation error naming the argument.
+///
+/// # Safety
+/// As [`arg_str`].
+pub unsafe fn arg_time(p: *const c_char, name: &'static str) -> Result<DateTime<Utc>, FfiError> {
+    // SAFETY: forwarded contract.
+    let text = unsafe { arg_str(p, name) }?;
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            CrmError::invalid(
+                name,
+                format!("{text:?} is not an RFC 3339 timestamp such as 2026-11-25T09:30:00Z ({e})"),
+            )
+            .into()
+        })
+}
+
+/// Parses a required calendar date argument, `YYYY-MM-DD`. Anything else is a validation error
+/// naming the argument.
+///
+/// # Safety
+/// As [`arg_str`].
+pub unsafe fn arg_date(p: *const c_char, name: &'static str) -> Result<NaiveDate, FfiError> {
+    // SAFETY: forwarded contract.
+    let text = unsafe { arg_str(p, name) }?;
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|e| {
+        CrmError::invalid(name, format!("{text:?} is not a date YYYY-MM-DD ({e})")).into()
+    })
+}
+
+/// Borrows a byte buffer argument `(data, len)` for the duration of the call. `data` may be
+/// NULL only when `len` is 0.
+///
+/// # Safety
+/// `data` is NULL or points to `len` readable bytes that outlive `'a`.
+pub unsafe fn arg_bytes<'a>(
+    data: *const u8,
+    len: usize,
+    name: &'static str,
+) -> Result<&'a [u8], FfiError> {
+    if data.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(FfiError::Null(name))
+        };
+    }
+    if len > isize::MAX as usize {
+        return Err(FfiError::new(
+            crm_status::CRM_STATUS_VALIDATION,
+            format!("argument `{name}`: length {len} is too large"),
+        ));
+    }
+    // SAFETY: non-NULL, `len` readable bytes by the caller's contract, and len <= isize::MAX.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
 /// Serialises `value` to a newly allocated C string the caller frees with `crm_string_free`.

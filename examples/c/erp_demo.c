@@ -1,10 +1,11 @@
 /*
  * erp_demo.c -- embedding libcrm the way an ERP or accounting program would.
  *
- * The program opens (or creates) a CRM database, sets up a department, a sales manager and a
- * role as the host's administrator would, then acts as that manager: records an organisation
- * with its contact person, searches for it, lists a page of clients, and finally has the
- * system verify the audit log.
+ * The program opens (or creates) a CRM database, sets up a department, a sales manager, a role
+ * and a sales pipeline as the host's administrator would, then acts as that manager: records an
+ * organisation with its contact person, searches for it, lists a page of clients, opens a deal
+ * and moves it to the offer stage, asks for the funnel report (and its chart as SVG), and
+ * finally has the system verify the audit log.
  *
  * Build and run with the Makefile beside it (`make run`), or by hand:
  *   cc -std=c99 -I include examples/c/erp_demo.c -L target/debug -lcrm \
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crm.h"
 
@@ -40,13 +42,27 @@ static int64_t id_of(const char *json) {
     return p ? strtoll(p + 5, NULL, 10) : -1;
 }
 
+/* The id of the pipeline stage called `name` in a pipeline's JSON: stages are written as
+ * {"id":2,"name":"Offer",...}, so it is the last "id" before the name. */
+static int64_t stage_id(const char *pipeline_json, const char *name) {
+    char needle[128];
+    const char *end, *p, *found = NULL;
+    snprintf(needle, sizeof needle, "\"name\":\"%s\"", name);
+    end = strstr(pipeline_json, needle);
+    for (p = pipeline_json; end && (p = strstr(p, "\"id\":")) != NULL && p < end; p++) found = p;
+    return found ? strtoll(found + 5, NULL, 10) : -1;
+}
+
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "erp-demo.db";
     crm_db *db = NULL;
     crm_ctx *admin = NULL, *manager = NULL;
     char *json = NULL, req[1024];
-    int64_t dept, user, role, assignment, org, person;
-    int exit_code = 1;
+    int64_t dept, user, role, assignment, org, person, pipeline, offer, deal, version;
+    int exit_code = 1, year;
+    time_t now = time(NULL);
+
+    year = gmtime(&now)->tm_year + 1900;
 
     /* The host checks at start-up that the library speaks the ABI it was compiled against. */
     if ((crm_abi_version() >> 16) != CRM_ABI_VERSION_MAJOR) {
@@ -79,7 +95,10 @@ int main(int argc, char **argv) {
     TRY(crm_role_create(admin, "Sales manager",
                         "[{\"entity\":\"client\",\"action\":\"read\",\"level\":\"department\"},"
                         "{\"entity\":\"client\",\"action\":\"create\",\"level\":\"own\"},"
-                        "{\"entity\":\"client\",\"action\":\"update\",\"level\":\"own\"}]",
+                        "{\"entity\":\"client\",\"action\":\"update\",\"level\":\"own\"},"
+                        "{\"entity\":\"deal\",\"action\":\"read\",\"level\":\"department\"},"
+                        "{\"entity\":\"deal\",\"action\":\"create\",\"level\":\"own\"},"
+                        "{\"entity\":\"deal\",\"action\":\"change_stage\",\"level\":\"own\"}]",
                         &json));
     role = id_of(json);
     crm_string_free(json);
@@ -87,6 +106,16 @@ int main(int argc, char **argv) {
     TRY(crm_role_assign(admin, role, req, &assignment));
     printf("department %lld, user %lld, role %lld (assignment %lld)\n", (long long)dept,
            (long long)user, (long long)role, (long long)assignment);
+    TRY(crm_pipeline_create(admin,
+                            "{\"name\":\"Sales\",\"stages\":[{\"name\":\"Lead\",\"probability\":10},"
+                            "{\"name\":\"Offer\",\"probability\":50,\"rotting_days\":14},"
+                            "{\"name\":\"Won\",\"probability\":100,\"kind\":\"won\"},"
+                            "{\"name\":\"Lost\",\"probability\":0,\"kind\":\"lost\"}]}",
+                            &json));
+    pipeline = id_of(json);
+    offer = stage_id(json, "Offer");
+    crm_string_free(json);
+    printf("pipeline %lld (offer stage %lld)\n", (long long)pipeline, (long long)offer);
 
     /* Errors carry a status and a message that names the field. */
     snprintf(req, sizeof req,
@@ -132,7 +161,38 @@ int main(int argc, char **argv) {
     printf("first page: %.200s...\n", json);
     crm_string_free(json);
 
-    /* 6. The auditor's check: the hash chain of every change is intact. */
+    /* 6. A deal for the organisation, moved on once the offer is out. */
+    snprintf(req, sizeof req,
+             "{\"title\":\"Nordwind: 40 licences\",\"pipeline_id\":%lld,\"client_id\":%lld,"
+             "\"contact_id\":%lld,\"currency\":\"EUR\",\"amount_minor\":4800000,"
+             "\"expected_close_date\":\"%d-03-31\"}",
+             (long long)pipeline, (long long)org, (long long)person, year + 1);
+    TRY(crm_deal_create(manager, req, &json));
+    deal = id_of(json);
+    version = strtoll(strstr(json, "\"version\":") + 10, NULL, 10);
+    crm_string_free(json);
+    snprintf(req, sizeof req, "{\"stage_id\":%lld}", (long long)offer);
+    TRY(crm_deal_move(manager, deal, version, req, &json));
+    printf("deal %lld: %.120s...\n", (long long)deal, json);
+    crm_string_free(json);
+
+    /* 7. The head of sales' question: what is in the funnel this year? One call, one report. */
+    snprintf(req, sizeof req,
+             "{\"pipeline_id\":%lld,\"from\":\"%d-01-01\",\"to\":\"%d-01-01\",\"grouping\":\"quarter\"}",
+             (long long)pipeline, year, year + 1);
+    TRY(crm_funnel_report(manager, req, &json));
+    printf("funnel report: %.300s...\n", json);
+    if (strstr(json, "\"name\":\"Offer\",\"kind\":\"open\",\"open\":{\"count\":1") == NULL) {
+        fprintf(stderr, "the deal is not in the offer stage of the report\n");
+        crm_string_free(json);
+        goto fail;
+    }
+    crm_string_free(json);
+    TRY(crm_funnel_report_svg(manager, req, &json));
+    printf("funnel chart: %u bytes of SVG\n", (unsigned)strlen(json));
+    crm_string_free(json);
+
+    /* 8. The auditor's check: the hash chain of every change is intact. */
     TRY(crm_audit_verify(admin, &json));
     printf("audit log: %s\n", json);
     exit_code = strstr(json, "\"ok\":true") ? 0 : 1;

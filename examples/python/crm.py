@@ -11,6 +11,14 @@ repository's ``target/release`` or ``target/debug``, else the system's loader pa
 
 Each ctypes call costs a few hundred nanoseconds, so the API returns whole records and pages per
 call; this wrapper keeps it that way.
+
+Long operations (import, export, backups) take an optional ``progress`` callable
+``progress(done, total) -> bool``: return ``False`` to cancel (the call then raises
+``Cancelled``). ``total`` is 0 when unknown. An exception raised by the callable cancels the
+operation and is re-raised from the call.
+
+Timestamps are RFC 3339 strings or timezone-aware ``datetime`` objects; ``now`` arguments
+default to the current time.
 """
 
 from __future__ import annotations
@@ -19,17 +27,23 @@ import ctypes
 import json
 import os
 import sys
-from ctypes import POINTER, byref, c_char_p, c_int32, c_int64, c_uint32, c_uint64, c_void_p
+from ctypes import (CFUNCTYPE, POINTER, byref, c_char_p, c_int32, c_int64, c_size_t, c_uint32,
+                    c_uint64, c_void_p)
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Union
 
 ABI_MAJOR = 1  # CRM_ABI_VERSION_MAJOR this wrapper was written for
+ABI_MINOR = 1  # CRM_ABI_VERSION_MINOR it needs at least (pipelines, deals, reports, ...)
 
 # CRM_ACTION_* and CRM_ENTITY_* (include/crm.h)
 ACTION_READ, ACTION_CREATE, ACTION_UPDATE, ACTION_DELETE = 1, 2, 3, 4
 ACTION_EXPORT, ACTION_IMPORT, ACTION_ASSIGN = 5, 6, 7
-ENTITY_CLIENT = 1
+ENTITY_CLIENT, ENTITY_DEAL, ENTITY_ACTIVITY = 1, 2, 3
 NO_ID = 0
+
+Progress = Callable[[int, int], Any]  # progress(done, total_or_zero) -> False to cancel
+Time = Union[str, datetime]
 
 
 class CrmError(Exception):
@@ -50,6 +64,8 @@ class InactiveUser(CrmError): pass             # 7
 class SchemaTooNew(CrmError): pass             # 8
 class StorageError(CrmError): pass             # 9
 class CorruptData(CrmError): pass              # 10
+class Cancelled(CrmError): pass                # 11: a progress callback asked to stop
+class FileError(CrmError): pass                # 12: a file could not be read or written
 class BadArgument(CrmError): pass              # 100-103, 106: NULL, UTF-8, JSON, enum values
 class InvalidHandle(CrmError): pass            # 104
 class DatabaseClosed(CrmError): pass           # 105
@@ -57,7 +73,7 @@ class InternalError(CrmError): pass            # 1, 107 (a panic inside the libr
 
 _EXCEPTIONS = {
     2: ValidationError, 3: NotFound, 4: PermissionDenied, 5: Conflict, 6: ConstraintViolation,
-    7: InactiveUser, 8: SchemaTooNew, 9: StorageError, 10: CorruptData,
+    7: InactiveUser, 8: SchemaTooNew, 9: StorageError, 10: CorruptData, 11: Cancelled, 12: FileError,
     100: BadArgument, 101: BadArgument, 102: BadArgument, 103: BadArgument, 106: BadArgument,
     104: InvalidHandle, 105: DatabaseClosed, 1: InternalError, 107: InternalError,
 }
@@ -147,8 +163,53 @@ _declare("crm_forbid_remove", _H, c_int64)
 _declare("crm_access_explain", _H, c_int64, c_int32, c_int64, _OUT_STR)
 _declare("crm_access_can", _H, c_int32, c_int64, POINTER(c_int32))
 
+
+# ---- ABI 1.1 ----
+_PROGRESS_FN = CFUNCTYPE(c_int32, c_void_p, c_uint64, c_uint64)  # crm_progress_fn
+for _name in ("crm_pipeline_create", "crm_deal_create", "crm_deal_list", "crm_activity_create",
+              "crm_funnel_report", "crm_funnel_report_svg", "crm_funnel_pivot",
+              "crm_automation_rule_create", "crm_client_merge", "crm_activity_due_reminders",
+              "crm_automation_run_due", "crm_backup_verify"):
+    _declare(_name, _H, c_char_p, _OUT_STR)
+for _name in ("crm_pipeline_get", "crm_deal_get", "crm_deal_history", "crm_activity_get",
+              "crm_client_merge_undo"):
+    _declare(_name, _H, c_int64, _OUT_STR)
+for _name in ("crm_pipeline_list", "crm_automation_rule_list", "crm_report_time_zone_get"):
+    _declare(_name, _H, _OUT_STR)
+_declare("crm_pipeline_update", _H, c_int64, c_char_p, _OUT_STR)
+_declare("crm_deal_update", _H, c_int64, c_int64, c_char_p, _OUT_STR)
+_declare("crm_deal_move", _H, c_int64, c_int64, c_char_p, _OUT_STR)
+_declare("crm_deal_assign", _H, c_int64, c_int64, c_int64, _OUT_STR)
+_declare("crm_deal_delete", _H, c_int64, c_int64)
+_declare("crm_deal_list_cursor", _H, c_char_p, POINTER(_H))
+_declare("crm_activity_update", _H, c_int64, c_int64, c_char_p, _OUT_STR)
+_declare("crm_activity_assign", _H, c_int64, c_int64, c_int64, _OUT_STR)
+_declare("crm_activity_delete", _H, c_int64, c_int64)
+_declare("crm_activity_overdue", _H, c_int64, c_char_p, _OUT_STR)
+_declare("crm_client_timeline", _H, c_int64, c_char_p, _OUT_STR)
+_declare("crm_client_timeline_cursor", _H, c_int64, c_char_p, POINTER(_H))
+_declare("crm_report_time_zone_set", _H, c_char_p)
+_declare("crm_exchange_rate_set", _H, c_char_p, c_char_p, c_char_p, c_char_p)
+_declare("crm_exchange_rate_get", _H, c_char_p, c_char_p, c_char_p, _OUT_STR)
+_declare("crm_automation_rule_set_active", _H, c_int64, c_int32)
+_declare("crm_automation_rule_delete", _H, c_int64)
+_declare("crm_import_file", _H, c_char_p, c_char_p, _PROGRESS_FN, c_void_p, _OUT_STR)
+_declare("crm_import_buffer", _H, c_char_p, c_char_p, c_size_t, _PROGRESS_FN, c_void_p, _OUT_STR)
+_declare("crm_export_file", _H, c_char_p, c_char_p, _PROGRESS_FN, c_void_p, POINTER(c_uint64))
+_declare("crm_export_buffer", _H, c_char_p, _PROGRESS_FN, c_void_p, _OUT_STR, POINTER(c_size_t))
+_declare("crm_backup_create", _H, c_char_p, _PROGRESS_FN, c_void_p)
+_declare("crm_backup_restore", _H, c_char_p, c_char_p, _PROGRESS_FN, c_void_p, _OUT_STR)
+_declare("crm_backup_rotate", _H, c_char_p, c_uint32, _PROGRESS_FN, c_void_p, _OUT_STR)
+_declare("crm_outbox_events", _H, c_int64, c_char_p, c_uint32, _OUT_STR)
+_declare("crm_outbox_head", _H, POINTER(c_int64))
+_declare("crm_outbox_acked", _H, c_char_p, POINTER(c_int64))
+_declare("crm_outbox_ack", _H, c_char_p, c_int64, POINTER(c_int64))
+_declare("crm_outbox_prune", _H, POINTER(c_uint64))
+
 if _lib.crm_abi_version() >> 16 != ABI_MAJOR:
     raise ImportError(f"libcrm ABI {_lib.crm_abi_version() >> 16}.x; this wrapper needs {ABI_MAJOR}.x")
+if _lib.crm_abi_version() & 0xFFFF < ABI_MINOR:
+    raise ImportError(f"libcrm ABI 1.{_lib.crm_abi_version() & 0xFFFF}; this wrapper needs 1.{ABI_MINOR}")
 
 
 def _check(status: int) -> None:
@@ -179,6 +240,38 @@ def _call_json(fn: Any, *args: Any) -> Any:
 
 def _enc(doc: Any) -> bytes:
     return (doc if isinstance(doc, str) else json.dumps(doc)).encode("utf-8")
+
+
+def _time(t: Optional[Time]) -> bytes:
+    """An RFC 3339 timestamp for the C API; None is now."""
+    if t is None:
+        t = datetime.now(timezone.utc)
+    if isinstance(t, datetime):
+        if t.tzinfo is None:
+            raise ValueError("naive datetime: give it a time zone")
+        t = t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return t.encode("utf-8")
+
+
+class _Progress:
+    """Adapts a Python progress callable to crm_progress_fn for the duration of one call."""
+
+    def __init__(self, progress: Optional[Progress]):
+        self.error: Optional[BaseException] = None
+        self._fn = progress
+        self.c = _PROGRESS_FN(self._call) if progress is not None else _PROGRESS_FN()
+
+    def _call(self, _user_data: Any, done: int, total: int) -> int:
+        try:
+            return 0 if self._fn(done, total) is False else 1
+        except BaseException as e:  # noqa: BLE001 -- re-raised after the call
+            self.error = e
+            return 0
+
+    def check(self, status: int) -> None:
+        if self.error is not None:
+            raise self.error
+        _check(status)
 
 
 def version() -> str:
@@ -438,3 +531,223 @@ class Context(_Handle):
         h = c_void_p()
         _check(_lib.crm_audit_entries_cursor(self._h, _enc(query), byref(h)))
         return Cursor(h, self)
+
+    # ---- pipelines and deals (ABI 1.1) ----
+    def create_pipeline(self, name: str, stages: list) -> dict:
+        return _call_json(_lib.crm_pipeline_create, self._h, _enc({"name": name, "stages": stages}))
+
+    def update_pipeline(self, pipeline_id: int, update: dict) -> dict:
+        return _call_json(_lib.crm_pipeline_update, self._h, pipeline_id, _enc(update))
+
+    def pipeline(self, pipeline_id: int) -> dict:
+        return _call_json(_lib.crm_pipeline_get, self._h, pipeline_id)
+
+    def pipelines(self) -> list:
+        return _call_json(_lib.crm_pipeline_list, self._h)
+
+    def create_deal(self, deal: dict) -> dict:
+        return _call_json(_lib.crm_deal_create, self._h, _enc(deal))
+
+    def deal(self, deal_id: int) -> dict:
+        return _call_json(_lib.crm_deal_get, self._h, deal_id)
+
+    def update_deal(self, deal_id: int, expected_version: int, changes: dict) -> dict:
+        return _call_json(_lib.crm_deal_update, self._h, deal_id, expected_version, _enc(changes))
+
+    def move_deal(self, deal_id: int, expected_version: int, stage_id: int,
+                  lost_reason: Optional[str] = None, at: Optional[Time] = None) -> dict:
+        move: dict = {"stage_id": stage_id}
+        if lost_reason is not None:
+            move["lost_reason"] = lost_reason
+        if at is not None:
+            move["at"] = _time(at).decode()
+        return _call_json(_lib.crm_deal_move, self._h, deal_id, expected_version, _enc(move))
+
+    def assign_deal(self, deal_id: int, expected_version: int, owner_id: int) -> dict:
+        return _call_json(_lib.crm_deal_assign, self._h, deal_id, expected_version, owner_id)
+
+    def delete_deal(self, deal_id: int, expected_version: int) -> None:
+        _check(_lib.crm_deal_delete(self._h, deal_id, expected_version))
+
+    def list_deals(self, **query: Any) -> dict:
+        """One page: {"items": [...], "next": cursor or None}, newest first."""
+        return _call_json(_lib.crm_deal_list, self._h, _enc(query))
+
+    def iter_deals(self, **query: Any) -> Cursor:
+        h = c_void_p()
+        _check(_lib.crm_deal_list_cursor(self._h, _enc(query), byref(h)))
+        return Cursor(h, self)
+
+    def deal_history(self, deal_id: int) -> list:
+        return _call_json(_lib.crm_deal_history, self._h, deal_id)
+
+    # ---- activities and the timeline (ABI 1.1) ----
+    def create_activity(self, activity: dict) -> dict:
+        return _call_json(_lib.crm_activity_create, self._h, _enc(activity))
+
+    def activity(self, activity_id: int) -> dict:
+        return _call_json(_lib.crm_activity_get, self._h, activity_id)
+
+    def update_activity(self, activity_id: int, expected_version: int, changes: dict) -> dict:
+        return _call_json(_lib.crm_activity_update, self._h, activity_id, expected_version, _enc(changes))
+
+    def assign_activity(self, activity_id: int, expected_version: int, assignee_id: int) -> dict:
+        return _call_json(_lib.crm_activity_assign, self._h, activity_id, expected_version, assignee_id)
+
+    def delete_activity(self, activity_id: int, expected_version: int) -> None:
+        _check(_lib.crm_activity_delete(self._h, activity_id, expected_version))
+
+    def due_reminders(self, now: Optional[Time] = None) -> list:
+        return _call_json(_lib.crm_activity_due_reminders, self._h, _time(now))
+
+    def overdue_activities(self, user_id: int, now: Optional[Time] = None) -> list:
+        return _call_json(_lib.crm_activity_overdue, self._h, user_id, _time(now))
+
+    def timeline(self, client_id: int, **query: Any) -> dict:
+        return _call_json(_lib.crm_client_timeline, self._h, client_id, _enc(query))
+
+    def iter_timeline(self, client_id: int, **query: Any) -> Cursor:
+        h = c_void_p()
+        _check(_lib.crm_client_timeline_cursor(self._h, client_id, _enc(query), byref(h)))
+        return Cursor(h, self)
+
+    # ---- reports and settings (ABI 1.1) ----
+    @staticmethod
+    def _funnel_query(pipeline_id: int, from_date: str, to_date: str, options: dict) -> bytes:
+        return _enc({"pipeline_id": pipeline_id, "from": from_date, "to": to_date, **options})
+
+    def funnel_report(self, pipeline_id: int, from_date: str, to_date: str, **options: Any) -> dict:
+        """The funnel of a pipeline over [from_date, to_date) ("YYYY-MM-DD"); options: grouping,
+        time_zone, owner_id, department_id, reporting_currency, rate_date."""
+        q = self._funnel_query(pipeline_id, from_date, to_date, options)
+        return _call_json(_lib.crm_funnel_report, self._h, q)
+
+    def funnel_report_svg(self, pipeline_id: int, from_date: str, to_date: str, **options: Any) -> str:
+        """The chart of open deals per stage as an SVG document."""
+        out = c_void_p()
+        q = self._funnel_query(pipeline_id, from_date, to_date, options)
+        _check(_lib.crm_funnel_report_svg(self._h, q, byref(out)))
+        return _take_string(out) or ""
+
+    def funnel_pivot(self, pipeline_id: int, from_date: str, to_date: str, **options: Any) -> list:
+        q = self._funnel_query(pipeline_id, from_date, to_date, options)
+        return _call_json(_lib.crm_funnel_pivot, self._h, q)
+
+    def report_time_zone(self) -> str:
+        out = c_void_p()
+        _check(_lib.crm_report_time_zone_get(self._h, byref(out)))
+        return _take_string(out) or ""
+
+    def set_report_time_zone(self, tz: str) -> None:
+        _check(_lib.crm_report_time_zone_set(self._h, tz.encode("utf-8")))
+
+    def set_exchange_rate(self, currency: str, quote: str, day: str, rate: str) -> None:
+        """One `currency` is worth `rate` (a decimal string such as "1.0845") `quote` from `day`."""
+        _check(_lib.crm_exchange_rate_set(self._h, currency.encode(), quote.encode(), day.encode(),
+                                          str(rate).encode()))
+
+    def exchange_rate(self, currency: str, quote: str, day: str) -> Optional[str]:
+        out = c_void_p()
+        _check(_lib.crm_exchange_rate_get(self._h, currency.encode(), quote.encode(), day.encode(),
+                                          byref(out)))
+        return _take_string(out)
+
+    # ---- automation (ABI 1.1) ----
+    def create_automation_rule(self, rule: dict) -> dict:
+        return _call_json(_lib.crm_automation_rule_create, self._h, _enc(rule))
+
+    def automation_rules(self) -> list:
+        return _call_json(_lib.crm_automation_rule_list, self._h)
+
+    def set_automation_rule_active(self, rule_id: int, active: bool) -> None:
+        _check(_lib.crm_automation_rule_set_active(self._h, rule_id, int(active)))
+
+    def delete_automation_rule(self, rule_id: int) -> None:
+        _check(_lib.crm_automation_rule_delete(self._h, rule_id))
+
+    def run_due(self, now: Optional[Time] = None) -> dict:
+        return _call_json(_lib.crm_automation_run_due, self._h, _time(now))
+
+    # ---- import and export (ABI 1.1) ----
+    def import_file(self, spec: dict, path: Union[str, Path], progress: Optional[Progress] = None) -> dict:
+        """Imports a CSV or JSON-lines file; returns the report (rows, created, errors, ...)."""
+        p, out = _Progress(progress), c_void_p()
+        p.check(_lib.crm_import_file(self._h, _enc(spec), str(path).encode("utf-8"), p.c, None, byref(out)))
+        return json.loads(_take_string(out) or "null")
+
+    def import_bytes(self, spec: dict, data: bytes, progress: Optional[Progress] = None) -> dict:
+        p, out = _Progress(progress), c_void_p()
+        p.check(_lib.crm_import_buffer(self._h, _enc(spec), data, len(data), p.c, None, byref(out)))
+        return json.loads(_take_string(out) or "null")
+
+    def export_file(self, spec: dict, path: Union[str, Path], progress: Optional[Progress] = None) -> int:
+        """Exports to a file (complete or not at all); returns the number of records."""
+        p, n = _Progress(progress), c_uint64()
+        p.check(_lib.crm_export_file(self._h, _enc(spec), str(path).encode("utf-8"), p.c, None, byref(n)))
+        return n.value
+
+    def export_text(self, spec: dict, progress: Optional[Progress] = None) -> str:
+        p, out, n = _Progress(progress), c_void_p(), c_size_t()
+        p.check(_lib.crm_export_buffer(self._h, _enc(spec), p.c, None, byref(out), byref(n)))
+        if not out.value:
+            return ""
+        try:
+            return ctypes.string_at(out.value, n.value).decode("utf-8")
+        finally:
+            _lib.crm_string_free(out)
+
+    # ---- merge (ABI 1.1) ----
+    def merge_clients(self, survivor_id: int, duplicate_id: int, choices: Optional[dict] = None) -> dict:
+        req = {"survivor_id": survivor_id, "duplicate_id": duplicate_id, "choices": choices or {}}
+        return _call_json(_lib.crm_client_merge, self._h, _enc(req))
+
+    def undo_merge(self, merge_id: int) -> dict:
+        return _call_json(_lib.crm_client_merge_undo, self._h, merge_id)
+
+    # ---- backups (ABI 1.1) ----
+    def backup(self, path: Union[str, Path], progress: Optional[Progress] = None) -> None:
+        p = _Progress(progress)
+        p.check(_lib.crm_backup_create(self._h, str(path).encode("utf-8"), p.c, None))
+
+    def verify_backup(self, path: Union[str, Path]) -> dict:
+        return _call_json(_lib.crm_backup_verify, self._h, str(path).encode("utf-8"))
+
+    def restore(self, path: Union[str, Path], new_file: Optional[Union[str, Path]] = None,
+                progress: Optional[Progress] = None) -> Optional[str]:
+        """Restores into `new_file`, or over the open database (returns the safety copy's path)."""
+        target = {"kind": "new_file", "path": str(new_file)} if new_file else {"kind": "current"}
+        p, out = _Progress(progress), c_void_p()
+        p.check(_lib.crm_backup_restore(self._h, str(path).encode("utf-8"), _enc(target), p.c, None,
+                                        byref(out)))
+        return json.loads(_take_string(out) or "{}").get("safety_copy")
+
+    def backup_rotate(self, directory: Union[str, Path], keep: int,
+                      progress: Optional[Progress] = None) -> str:
+        p, out = _Progress(progress), c_void_p()
+        p.check(_lib.crm_backup_rotate(self._h, str(directory).encode("utf-8"), keep, p.c, None,
+                                       byref(out)))
+        return _take_string(out) or ""
+
+    # ---- outbox (ABI 1.1) ----
+    def outbox_events(self, after: int = 0, types: Optional[list] = None, limit: int = 100) -> list:
+        return _call_json(_lib.crm_outbox_events, self._h, after, _enc(list(types or [])), limit)
+
+    def outbox_head(self) -> int:
+        out = c_int64()
+        _check(_lib.crm_outbox_head(self._h, byref(out)))
+        return out.value
+
+    def outbox_acked(self, consumer: str) -> int:
+        out = c_int64()
+        _check(_lib.crm_outbox_acked(self._h, consumer.encode("utf-8"), byref(out)))
+        return out.value
+
+    def outbox_ack(self, consumer: str, event_id: int) -> int:
+        out = c_int64()
+        _check(_lib.crm_outbox_ack(self._h, consumer.encode("utf-8"), event_id, byref(out)))
+        return out.value
+
+    def outbox_prune(self) -> int:
+        out = c_uint64()
+        _check(_lib.crm_outbox_prune(self._h, byref(out)))
+        return out.value

@@ -9,6 +9,8 @@ Set CRM_LIBRARY to use a libcrm other than target/{release,debug}/libcrm.so.
 
 import os
 import sys
+import tempfile
+from datetime import date
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,10 +32,22 @@ def main() -> int:
             {"entity": "client", "action": "read", "level": "department"},
             {"entity": "client", "action": "create", "level": "own"},
             {"entity": "client", "action": "update", "level": "own"},
+            {"entity": "deal", "action": "read", "level": "department"},
+            {"entity": "deal", "action": "create", "level": "own"},
+            {"entity": "deal", "action": "update", "level": "own"},
+            {"entity": "deal", "action": "change_stage", "level": "own"},
         ]
         role = admin.create_role("Sales manager", grants)
         admin.assign_role(role["id"], {"kind": "user", "user_id": maria["id"]})
         print(f"department {sales['id']}, user {maria['id']}, role {role['id']}")
+        pipeline = admin.create_pipeline("Sales", [
+            {"name": "Lead", "probability": 10},
+            {"name": "Offer", "probability": 50, "rotting_days": 14},
+            {"name": "Won", "probability": 100, "kind": "won"},
+            {"name": "Lost", "probability": 0, "kind": "lost"},
+        ])
+        stage = {s["name"]: s["id"] for s in pipeline["stages"]}
+        print(f"pipeline {pipeline['id']}: {' > '.join(stage)}")
 
         # Status codes arrive as exceptions that carry the engine's message.
         try:
@@ -75,6 +89,41 @@ def main() -> int:
                 manager.client(999_999)
             except crm.NotFound as e:
                 print(f"as expected: {e.name}: {e.message}")
+
+            # A deal for the organisation, moved on to the offer stage.
+            today = date.today()
+            deal = manager.create_deal({
+                "title": "Nordwind: 40 licences",
+                "pipeline_id": pipeline["id"],
+                "client_id": org["id"],
+                "contact_id": person["id"],
+                "currency": "EUR",
+                "amount_minor": 4_800_000,
+                "expected_close_date": date(today.year + 1, 3, 31).isoformat(),
+            })
+            deal = manager.move_deal(deal["id"], deal["version"], stage["Offer"])
+            print(f"deal {deal['id']} in stage {deal['stage_id']}, probability {deal['probability']}%")
+            history = manager.deal_history(deal["id"])
+            assert [e["to_stage_id"] for e in history] == [stage["Lead"], stage["Offer"]], history
+
+            # The head of sales' question: what is in the funnel?
+            report = manager.funnel_report(pipeline["id"], date(today.year, 1, 1).isoformat(),
+                                           date(today.year + 1, 1, 1).isoformat(), grouping="quarter")
+            for s in report["stages"]:
+                amounts = ", ".join(f"{m['amount_minor'] / 100:.2f} {m['currency']}"
+                                    for m in s["open"]["amounts"]) or "-"
+                print(f"  {s['name']:<6} {s['open']['count']} open  {amounts}")
+            offer = next(s for s in report["stages"] if s["name"] == "Offer")
+            assert offer["open"]["count"] == 1, report["stages"]
+            svg = manager.funnel_report_svg(pipeline["id"], date(today.year, 1, 1).isoformat(),
+                                            date(today.year + 1, 1, 1).isoformat())
+            assert svg.lstrip().startswith("<svg") or "<svg" in svg[:200], svg[:200]
+            print(f"funnel chart: {len(svg)} bytes of SVG")
+
+        # Hand the clients to the accounting system as CSV (written whole or not at all).
+        with tempfile.TemporaryDirectory() as tmp:
+            n = admin.export_file({"records": "clients"}, os.path.join(tmp, "clients.csv"))
+            print(f"exported {n} clients")
 
         report = admin.verify_audit()
         print("audit log:", report)

@@ -6,8 +6,15 @@
  *   wrong type, contexts and cursors used after their database was closed, storage errors, a
  *   database from a newer engine, and a panic inside the library.
  *
+ * The functions of ABI 1.1 get the same treatment, plus bad timestamps, dates, currencies and
+ * rates, files that cannot be read or written, and progress callbacks that cancel: an
+ * all-or-nothing import then writes nothing, and an export or a backup leaves no file.
+ *
  * Usage: bad_input SCRATCH_DIR
  */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+
 #include "test_util.h"
 
 /* Exported only by a build with the `testing` feature (tests/c_api.rs builds it so). */
@@ -24,11 +31,13 @@ static crm_cursor *o_cur = (crm_cursor *)&sentinel_byte;
 static int64_t o_i64 = 777;
 static uint64_t o_u64 = 777;
 static int32_t o_i32 = 777;
+static size_t o_len = 777;
 
 static void outputs_untouched(const char *where) {
     t_checks++;
     if (o != SENTINEL || o_db != (crm_db *)&sentinel_byte || o_ctx != (crm_ctx *)&sentinel_byte ||
-        o_cur != (crm_cursor *)&sentinel_byte || o_i64 != 777 || o_u64 != 777 || o_i32 != 777)
+        o_cur != (crm_cursor *)&sentinel_byte || o_i64 != 777 || o_u64 != 777 || o_i32 != 777 ||
+        o_len != 777)
         T_FAIL("a failing call wrote an output (%s)", where);
 }
 
@@ -256,7 +265,12 @@ static void bad_enums(crm_ctx *c, int64_t client) {
                 crm_access_explain(c, 1, -1, client, &o));
     EXPECT_FAIL(CRM_STATUS_UNKNOWN_ENUM, "CRM_ENTITY_",
                 crm_custom_field_list(c, 0, &o));
-    EXPECT_FAIL(CRM_STATUS_UNKNOWN_ENUM, "`entity` is 2", crm_custom_field_delete(c, 2, 1));
+    EXPECT_FAIL(CRM_STATUS_UNKNOWN_ENUM, "`entity` is 4", crm_custom_field_delete(c, 4, 1));
+    EXPECT_FAIL(CRM_STATUS_UNKNOWN_ENUM, "CRM_ENTITY_* constant (1-3)",
+                crm_custom_field_list(c, -3, &o));
+    EXPECT_FAIL(CRM_STATUS_UNKNOWN_ENUM, "`active` is 2, which is not 0 or 1",
+                crm_automation_rule_set_active(c, 1, 2));
+    EXPECT_FAIL(CRM_STATUS_UNKNOWN_ENUM, "`active` is -1", crm_automation_rule_set_active(c, 1, -1));
     EXPECT_FAIL(CRM_STATUS_UNKNOWN_ENUM, "`active` is 2, which is not 0 or 1",
                 crm_user_set_active(c, 1, 2));
     EXPECT_FAIL(CRM_STATUS_UNKNOWN_ENUM, "`admin` is -1", crm_user_set_admin(c, 1, -1));
@@ -411,9 +425,438 @@ static void panics(crm_ctx *c) {
     EXPECT(crm_last_error_code() == CRM_STATUS_PANIC);
 }
 
-int main(int argc, char **argv) {
+
+/* ---------------------------------------------------------------------------------------- */
+/* ABI 1.1                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+static const char *PIPELINE = "{\"name\":\"P\",\"stages\":[{\"name\":\"A\",\"probability\":10}]}";
+static const char *PIPELINE_UPDATE = "{\"stages\":[{\"name\":\"A\",\"probability\":10}]}";
+static const char *DEAL = "{\"title\":\"T\",\"pipeline_id\":1,\"currency\":\"EUR\"}";
+static const char *MOVE = "{\"stage_id\":1}";
+static const char *ACTIVITY = "{\"kind\":\"task\",\"subject\":\"S\",\"client_id\":1}";
+static const char *FUNNEL = "{\"pipeline_id\":1,\"from\":\"2026-01-01\",\"to\":\"2027-01-01\"}";
+static const char *RULE_JSON = "{\"trigger\":{\"kind\":\"deal_rotting\"},\"task_subject\":\"S\"}";
+static const char *IMPORT = "{\"records\":\"clients\"}";
+static const char *EXPORT = "{\"records\":\"clients\"}";
+static const char *MERGE = "{\"survivor_id\":1,\"duplicate_id\":2}";
+static const char *TARGET = "{\"kind\":\"current\"}";
+static const char *NOW = "2026-11-25T09:30:00Z";
+
+static int32_t cancel_calls = 0;
+
+/* A progress callback that cancels at once. */
+static int32_t cancel_now(void *user_data, uint64_t done, uint64_t total_or_zero) {
+    (void)done;
+    (void)total_or_zero;
+    (*(int32_t *)user_data)++;
+    return 0;
+}
+
+/* A progress callback that must never run (the call fails before any work). */
+static int32_t must_not_run(void *user_data, uint64_t done, uint64_t total_or_zero) {
+    (void)user_data;
+    (void)done;
+    (void)total_or_zero;
+    T_FAIL("a progress callback ran in a call that should have failed first");
+    return 1;
+}
+
+static int count_files(const char *dir, const char *part) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (d == NULL) return -1;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, part) != NULL) n++;
+    closedir(d);
+    return n;
+}
+
+static int file_exists(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+static uint64_t client_count(crm_ctx *c) {
+    uint64_t n = 0;
+    int32_t exact = 0;
+    CHECK_OK(crm_client_count(c, "{\"archive\":\"active\"}", 1000000, &n, &exact));
+    return n;
+}
+
+static void null_arguments_1_1(const char *dir, crm_ctx *c) {
+    const char *file = db_path(dir, "never.csv");
+    static const uint8_t bytes[] = "name\nA\n";
+    (void)dir;
+
+    NULL_ARG("ctx", crm_pipeline_create(NULL, PIPELINE, &o));
+    NULL_ARG("pipeline_json", crm_pipeline_create(c, NULL, &o));
+    NULL_ARG("out_json", crm_pipeline_create(c, PIPELINE, NULL));
+    NULL_ARG("ctx", crm_pipeline_update(NULL, 1, PIPELINE_UPDATE, &o));
+    NULL_ARG("update_json", crm_pipeline_update(c, 1, NULL, &o));
+    NULL_ARG("out_json", crm_pipeline_update(c, 1, PIPELINE_UPDATE, NULL));
+    NULL_ARG("ctx", crm_pipeline_get(NULL, 1, &o));
+    NULL_ARG("out_json", crm_pipeline_get(c, 1, NULL));
+    NULL_ARG("ctx", crm_pipeline_list(NULL, &o));
+    NULL_ARG("out_json", crm_pipeline_list(c, NULL));
+
+    NULL_ARG("ctx", crm_deal_create(NULL, DEAL, &o));
+    NULL_ARG("deal_json", crm_deal_create(c, NULL, &o));
+    NULL_ARG("out_json", crm_deal_create(c, DEAL, NULL));
+    NULL_ARG("ctx", crm_deal_get(NULL, 1, &o));
+    NULL_ARG("out_json", crm_deal_get(c, 1, NULL));
+    NULL_ARG("ctx", crm_deal_update(NULL, 1, 1, "{}", &o));
+    NULL_ARG("update_json", crm_deal_update(c, 1, 1, NULL, &o));
+    NULL_ARG("out_json", crm_deal_update(c, 1, 1, "{}", NULL));
+    NULL_ARG("ctx", crm_deal_move(NULL, 1, 1, MOVE, &o));
+    NULL_ARG("move_json", crm_deal_move(c, 1, 1, NULL, &o));
+    NULL_ARG("out_json", crm_deal_move(c, 1, 1, MOVE, NULL));
+    NULL_ARG("ctx", crm_deal_assign(NULL, 1, 1, 1, &o));
+    NULL_ARG("out_json", crm_deal_assign(c, 1, 1, 1, NULL));
+    NULL_ARG("ctx", crm_deal_delete(NULL, 1, 1));
+    NULL_ARG("ctx", crm_deal_list(NULL, "{}", &o));
+    NULL_ARG("query_json", crm_deal_list(c, NULL, &o));
+    NULL_ARG("out_json", crm_deal_list(c, "{}", NULL));
+    NULL_ARG("ctx", crm_deal_list_cursor(NULL, "{}", &o_cur));
+    NULL_ARG("query_json", crm_deal_list_cursor(c, NULL, &o_cur));
+    NULL_ARG("out_cursor", crm_deal_list_cursor(c, "{}", NULL));
+    NULL_ARG("ctx", crm_deal_history(NULL, 1, &o));
+    NULL_ARG("out_json", crm_deal_history(c, 1, NULL));
+
+    NULL_ARG("ctx", crm_activity_create(NULL, ACTIVITY, &o));
+    NULL_ARG("activity_json", crm_activity_create(c, NULL, &o));
+    NULL_ARG("out_json", crm_activity_create(c, ACTIVITY, NULL));
+    NULL_ARG("ctx", crm_activity_get(NULL, 1, &o));
+    NULL_ARG("out_json", crm_activity_get(c, 1, NULL));
+    NULL_ARG("ctx", crm_activity_update(NULL, 1, 1, "{}", &o));
+    NULL_ARG("update_json", crm_activity_update(c, 1, 1, NULL, &o));
+    NULL_ARG("out_json", crm_activity_update(c, 1, 1, "{}", NULL));
+    NULL_ARG("ctx", crm_activity_assign(NULL, 1, 1, 1, &o));
+    NULL_ARG("out_json", crm_activity_assign(c, 1, 1, 1, NULL));
+    NULL_ARG("ctx", crm_activity_delete(NULL, 1, 1));
+    NULL_ARG("ctx", crm_activity_due_reminders(NULL, NOW, &o));
+    NULL_ARG("now", crm_activity_due_reminders(c, NULL, &o));
+    NULL_ARG("out_json", crm_activity_due_reminders(c, NOW, NULL));
+    NULL_ARG("ctx", crm_activity_overdue(NULL, 1, NOW, &o));
+    NULL_ARG("now", crm_activity_overdue(c, 1, NULL, &o));
+    NULL_ARG("out_json", crm_activity_overdue(c, 1, NOW, NULL));
+
+    NULL_ARG("ctx", crm_client_timeline(NULL, 1, "{}", &o));
+    NULL_ARG("query_json", crm_client_timeline(c, 1, NULL, &o));
+    NULL_ARG("out_json", crm_client_timeline(c, 1, "{}", NULL));
+    NULL_ARG("ctx", crm_client_timeline_cursor(NULL, 1, "{}", &o_cur));
+    NULL_ARG("query_json", crm_client_timeline_cursor(c, 1, NULL, &o_cur));
+    NULL_ARG("out_cursor", crm_client_timeline_cursor(c, 1, "{}", NULL));
+
+    NULL_ARG("ctx", crm_funnel_report(NULL, FUNNEL, &o));
+    NULL_ARG("query_json", crm_funnel_report(c, NULL, &o));
+    NULL_ARG("out_json", crm_funnel_report(c, FUNNEL, NULL));
+    NULL_ARG("ctx", crm_funnel_report_svg(NULL, FUNNEL, &o));
+    NULL_ARG("query_json", crm_funnel_report_svg(c, NULL, &o));
+    NULL_ARG("out_svg", crm_funnel_report_svg(c, FUNNEL, NULL));
+    NULL_ARG("ctx", crm_funnel_pivot(NULL, FUNNEL, &o));
+    NULL_ARG("query_json", crm_funnel_pivot(c, NULL, &o));
+    NULL_ARG("out_json", crm_funnel_pivot(c, FUNNEL, NULL));
+
+    NULL_ARG("ctx", crm_report_time_zone_get(NULL, &o));
+    NULL_ARG("out_tz", crm_report_time_zone_get(c, NULL));
+    NULL_ARG("ctx", crm_report_time_zone_set(NULL, "UTC"));
+    NULL_ARG("tz", crm_report_time_zone_set(c, NULL));
+    NULL_ARG("ctx", crm_exchange_rate_set(NULL, "USD", "EUR", "2026-01-01", "0.9"));
+    NULL_ARG("currency", crm_exchange_rate_set(c, NULL, "EUR", "2026-01-01", "0.9"));
+    NULL_ARG("quote", crm_exchange_rate_set(c, "USD", NULL, "2026-01-01", "0.9"));
+    NULL_ARG("day", crm_exchange_rate_set(c, "USD", "EUR", NULL, "0.9"));
+    NULL_ARG("rate", crm_exchange_rate_set(c, "USD", "EUR", "2026-01-01", NULL));
+    NULL_ARG("ctx", crm_exchange_rate_get(NULL, "USD", "EUR", "2026-01-01", &o));
+    NULL_ARG("currency", crm_exchange_rate_get(c, NULL, "EUR", "2026-01-01", &o));
+    NULL_ARG("quote", crm_exchange_rate_get(c, "USD", NULL, "2026-01-01", &o));
+    NULL_ARG("day", crm_exchange_rate_get(c, "USD", "EUR", NULL, &o));
+    NULL_ARG("out_rate", crm_exchange_rate_get(c, "USD", "EUR", "2026-01-01", NULL));
+
+    NULL_ARG("ctx", crm_automation_rule_create(NULL, RULE_JSON, &o));
+    NULL_ARG("rule_json", crm_automation_rule_create(c, NULL, &o));
+    NULL_ARG("out_json", crm_automation_rule_create(c, RULE_JSON, NULL));
+    NULL_ARG("ctx", crm_automation_rule_list(NULL, &o));
+    NULL_ARG("out_json", crm_automation_rule_list(c, NULL));
+    NULL_ARG("ctx", crm_automation_rule_set_active(NULL, 1, 1));
+    NULL_ARG("ctx", crm_automation_rule_delete(NULL, 1));
+    NULL_ARG("ctx", crm_automation_run_due(NULL, NOW, &o));
+    NULL_ARG("now", crm_automation_run_due(c, NULL, &o));
+    NULL_ARG("out_json", crm_automation_run_due(c, NOW, NULL));
+
+    NULL_ARG("ctx", crm_import_file(NULL, IMPORT, file, must_not_run, NULL, &o));
+    NULL_ARG("spec_json", crm_import_file(c, NULL, file, must_not_run, NULL, &o));
+    NULL_ARG("path", crm_import_file(c, IMPORT, NULL, must_not_run, NULL, &o));
+    NULL_ARG("out_report_json", crm_import_file(c, IMPORT, file, must_not_run, NULL, NULL));
+    NULL_ARG("ctx", crm_import_buffer(NULL, IMPORT, bytes, sizeof bytes - 1, must_not_run, NULL, &o));
+    NULL_ARG("spec_json", crm_import_buffer(c, NULL, bytes, sizeof bytes - 1, must_not_run, NULL, &o));
+    NULL_ARG("data", crm_import_buffer(c, IMPORT, NULL, 5, must_not_run, NULL, &o));
+    NULL_ARG("out_report_json",
+             crm_import_buffer(c, IMPORT, bytes, sizeof bytes - 1, must_not_run, NULL, NULL));
+    NULL_ARG("ctx", crm_export_file(NULL, EXPORT, file, must_not_run, NULL, &o_u64));
+    NULL_ARG("spec_json", crm_export_file(c, NULL, file, must_not_run, NULL, &o_u64));
+    NULL_ARG("path", crm_export_file(c, EXPORT, NULL, must_not_run, NULL, &o_u64));
+    NULL_ARG("out_count", crm_export_file(c, EXPORT, file, must_not_run, NULL, NULL));
+    EXPECT(!file_exists(file));
+    NULL_ARG("ctx", crm_export_buffer(NULL, EXPORT, must_not_run, NULL, &o, &o_len));
+    NULL_ARG("spec_json", crm_export_buffer(c, NULL, must_not_run, NULL, &o, &o_len));
+    NULL_ARG("out_data", crm_export_buffer(c, EXPORT, must_not_run, NULL, NULL, &o_len));
+    NULL_ARG("out_len", crm_export_buffer(c, EXPORT, must_not_run, NULL, &o, NULL));
+
+    NULL_ARG("ctx", crm_client_merge(NULL, MERGE, &o));
+    NULL_ARG("request_json", crm_client_merge(c, NULL, &o));
+    NULL_ARG("out_json", crm_client_merge(c, MERGE, NULL));
+    NULL_ARG("ctx", crm_client_merge_undo(NULL, 1, &o));
+    NULL_ARG("out_json", crm_client_merge_undo(c, 1, NULL));
+
+    NULL_ARG("ctx", crm_backup_create(NULL, file, must_not_run, NULL));
+    NULL_ARG("path", crm_backup_create(c, NULL, must_not_run, NULL));
+    NULL_ARG("ctx", crm_backup_verify(NULL, file, &o));
+    NULL_ARG("path", crm_backup_verify(c, NULL, &o));
+    NULL_ARG("out_json", crm_backup_verify(c, file, NULL));
+    NULL_ARG("ctx", crm_backup_restore(NULL, file, TARGET, must_not_run, NULL, &o));
+    NULL_ARG("path", crm_backup_restore(c, NULL, TARGET, must_not_run, NULL, &o));
+    NULL_ARG("target_json", crm_backup_restore(c, file, NULL, must_not_run, NULL, &o));
+    NULL_ARG("out_json", crm_backup_restore(c, file, TARGET, must_not_run, NULL, NULL));
+    NULL_ARG("ctx", crm_backup_rotate(NULL, dir, 2, must_not_run, NULL, &o));
+    NULL_ARG("dir", crm_backup_rotate(c, NULL, 2, must_not_run, NULL, &o));
+    NULL_ARG("out_path", crm_backup_rotate(c, dir, 2, must_not_run, NULL, NULL));
+    EXPECT(count_files(dir, "crm-backup-") == 0);
+
+    NULL_ARG("ctx", crm_outbox_events(NULL, 0, "[]", 10, &o));
+    NULL_ARG("types_json", crm_outbox_events(c, 0, NULL, 10, &o));
+    NULL_ARG("out_json", crm_outbox_events(c, 0, "[]", 10, NULL));
+    NULL_ARG("ctx", crm_outbox_head(NULL, &o_i64));
+    NULL_ARG("out_event_id", crm_outbox_head(c, NULL));
+    NULL_ARG("ctx", crm_outbox_acked(NULL, "erp", &o_i64));
+    NULL_ARG("consumer", crm_outbox_acked(c, NULL, &o_i64));
+    NULL_ARG("out_event_id", crm_outbox_acked(c, "erp", NULL));
+    NULL_ARG("ctx", crm_outbox_ack(NULL, "erp", 1, &o_i64));
+    NULL_ARG("consumer", crm_outbox_ack(c, NULL, 1, &o_i64));
+    NULL_ARG("out_event_id", crm_outbox_ack(c, "erp", 1, NULL));
+    NULL_ARG("ctx", crm_outbox_prune(NULL, &o_u64));
+    NULL_ARG("out_deleted", crm_outbox_prune(c, NULL));
+    outputs_untouched("NULL arguments (ABI 1.1)");
+}
+
+static void bad_values_1_1(const char *dir, crm_ctx *c, crm_ctx *user) {
+    /* Malformed JSON and JSON of the wrong shape in the new documents. */
+    EXPECT_FAIL(CRM_STATUS_MALFORMED_JSON, "`pipeline_json` is not valid JSON",
+                crm_pipeline_create(c, "{\"name\":", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "missing field `stages`",
+                crm_pipeline_create(c, "{\"name\":\"P\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `stages[0].kind`: unknown variant `maybe`",
+                crm_pipeline_create(c, "{\"name\":\"P\",\"stages\":[{\"name\":\"A\",\"probability\":1,\"kind\":\"maybe\"}]}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "unknown field `colour`",
+                crm_pipeline_update(c, 1, "{\"stages\":[],\"colour\":\"red\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `currency`",
+                crm_deal_create(c, "{\"title\":\"T\",\"pipeline_id\":1,\"currency\":\"EURO\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "missing field `pipeline_id`",
+                crm_deal_create(c, "{\"title\":\"T\",\"currency\":\"EUR\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_MALFORMED_JSON, "`update_json`", crm_deal_update(c, 1, 1, "{", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `stage_id`", crm_deal_move(c, 1, 1, "{\"stage_id\":\"won\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `status`", crm_deal_list(c, "{\"status\":\"pending\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `kind`: unknown variant `fax`",
+                crm_activity_create(c, "{\"kind\":\"fax\",\"subject\":\"S\",\"client_id\":1}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `due_at`",
+                crm_activity_update(c, 1, 1, "{\"due_at\":\"tomorrow\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "unknown field `page`", crm_client_timeline(c, 1, "{\"page\":2}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `grouping`",
+                crm_funnel_report(c, "{\"pipeline_id\":1,\"from\":\"2026-01-01\",\"to\":\"2027-01-01\",\"grouping\":\"year\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `from`",
+                crm_funnel_report_svg(c, "{\"pipeline_id\":1,\"from\":\"01.01.2026\",\"to\":\"2027-01-01\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_MALFORMED_JSON, "`query_json`", crm_funnel_pivot(c, "[", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `trigger.kind`",
+                crm_automation_rule_create(c, "{\"trigger\":{\"kind\":\"full_moon\"},\"task_subject\":\"S\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `records`",
+                crm_import_buffer(c, "{\"records\":\"invoices\"}", (const uint8_t *)"a", 1, must_not_run, NULL, &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `mode`",
+                crm_import_file(c, "{\"records\":\"clients\",\"mode\":\"most\"}", "x.csv", must_not_run, NULL, &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `format`",
+                crm_export_file(c, "{\"records\":\"clients\",\"format\":\"xlsx\"}", db_path(dir, "x.xlsx"), must_not_run, NULL, &o_u64));
+    EXPECT_FAIL(CRM_STATUS_MALFORMED_JSON, "`spec_json`",
+                crm_export_buffer(c, "records", must_not_run, NULL, &o, &o_len));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `choices.name`",
+                crm_client_merge(c, "{\"survivor_id\":1,\"duplicate_id\":2,\"choices\":{\"name\":\"mine\"}}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "unknown variant `cloud`",
+                crm_backup_restore(c, "b.db", "{\"kind\":\"cloud\"}", must_not_run, NULL, &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at the top level", crm_outbox_events(c, 0, "\"deal.create\"", 10, &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at `[0]`", crm_outbox_events(c, 0, "[7]", 10, &o));
+
+    /* Timestamps, dates, currencies, rates, time zones: validation errors naming the argument. */
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid now: \"yesterday\" is not an RFC 3339 timestamp",
+                crm_activity_due_reminders(c, "yesterday", &o));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid now", crm_activity_overdue(c, 1, "2026-11-25", &o));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid now", crm_automation_run_due(c, "", &o));
+    EXPECT_FAIL(CRM_STATUS_INVALID_UTF8, "`now`", crm_automation_run_due(c, "2026\xff", &o));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid day", crm_exchange_rate_set(c, "USD", "EUR", "2026-02-30", "1.1"));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid currency", crm_exchange_rate_set(c, "usd", "EUR", "2026-01-01", "1.1"));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid quote", crm_exchange_rate_get(c, "USD", "XYZ", "2026-01-01", &o));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid rate", crm_exchange_rate_set(c, "USD", "EUR", "2026-01-01", "1,1"));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid rate", crm_exchange_rate_set(c, "USD", "EUR", "2026-01-01", "-2"));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid quote: must differ",
+                crm_exchange_rate_set(c, "EUR", "EUR", "2026-01-01", "1"));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid tz", crm_report_time_zone_set(c, "Mars/Olympus"));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid limit", crm_outbox_events(c, 0, "[]", 0, &o));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid consumer", crm_outbox_ack(c, "  ", 1, &o_i64));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid keep", crm_backup_rotate(c, dir, 0, must_not_run, NULL, &o));
+    EXPECT_FAIL(CRM_STATUS_VALIDATION, "invalid stages", crm_pipeline_create(c, "{\"name\":\"P\",\"stages\":[]}", &o));
+
+    /* Engine refusals of the new calls. */
+    EXPECT_FAIL(CRM_STATUS_NOT_FOUND, "deal 4242 not found", crm_deal_get(c, 4242, &o));
+    EXPECT_FAIL(CRM_STATUS_NOT_FOUND, "pipeline 4242 not found", crm_pipeline_get(c, 4242, &o));
+    EXPECT_FAIL(CRM_STATUS_NOT_FOUND, "activity 4242 not found", crm_activity_get(c, 4242, &o));
+    EXPECT_FAIL(CRM_STATUS_NOT_FOUND, "merge 4242", crm_client_merge_undo(c, 4242, &o));
+    EXPECT_FAIL(CRM_STATUS_NOT_FOUND, "automation_rule 4242", crm_automation_rule_delete(c, 4242));
+    EXPECT_FAIL(CRM_STATUS_PERMISSION_DENIED, "run_due", crm_automation_run_due(user, NOW, &o));
+    EXPECT_FAIL(CRM_STATUS_PERMISSION_DENIED, "needs an administrator",
+                crm_pipeline_create(user, PIPELINE, &o));
+    EXPECT_FAIL(CRM_STATUS_PERMISSION_DENIED, "backup",
+                crm_backup_create(user, db_path(dir, "user-backup.db"), must_not_run, NULL));
+    EXPECT(!file_exists(db_path(dir, "user-backup.db")));
+
+    /* Files that cannot be read or written: CRM_STATUS_IO, naming the path. */
+    EXPECT_FAIL(CRM_STATUS_IO, "no-such.csv", crm_import_file(c, IMPORT, db_path(dir, "no-such.csv"), must_not_run, NULL, &o));
+    EXPECT_FAIL(CRM_STATUS_IO, "no/such/dir/out.csv",
+                crm_export_file(c, EXPORT, db_path(dir, "no/such/dir/out.csv"), must_not_run, NULL, &o_u64));
+    EXPECT_FAIL(CRM_STATUS_IO, "no-such.db", crm_backup_verify(c, db_path(dir, "no-such.db"), &o));
+    EXPECT_FAIL(CRM_STATUS_IO, "bad.db: already exists",
+                crm_backup_create(c, db_path(dir, "bad.db"), must_not_run, NULL));
+    outputs_untouched("bad values (ABI 1.1)");
+}
+
+/* Progress callbacks that cancel: CRM_STATUS_CANCELLED, and nothing written. */
+static void cancelled_1_1(const char *dir, crm_ctx *c) {
+    const char *csv = db_path(dir, "many.csv");
+    char path[4096], *batch, *p;
+    uint64_t before, after;
+    FILE *f;
+    int i;
+
+    /* An all-or-nothing import of 1,500 rows, cancelled at the first report (row 1,000). */
+    snprintf(path, sizeof path, "%s", csv);
+    f = fopen(path, "wb");
+    EXPECT(f != NULL);
+    if (f == NULL) return;
+    fputs("external_id,name\n", f);
+    for (i = 1; i <= 1500; i++) fprintf(f, "X%d,Imported client %d\n", i, i);
+    fclose(f);
+    before = client_count(c);
+    cancel_calls = 0;
+    EXPECT_FAIL(CRM_STATUS_CANCELLED, "cancelled",
+                crm_import_file(c, "{\"records\":\"clients\",\"defaults\":{\"owner_email\":\"u@example.com\"}}",
+                                path, cancel_now, &cancel_calls, &o));
+    EXPECT(cancel_calls == 1);
+    after = client_count(c);
+    EXPECT(after == before);
+
+    /* In skip_invalid mode the batches committed before the cancel stay (here 2 of 400). */
+    cancel_calls = 0;
+    EXPECT_FAIL(CRM_STATUS_CANCELLED, "cancelled",
+                crm_import_file(c, "{\"records\":\"clients\",\"mode\":\"skip_invalid\",\"batch_size\":400,"
+                                   "\"defaults\":{\"owner_email\":\"u@example.com\"}}",
+                                path, cancel_now, &cancel_calls, &o));
+    EXPECT(cancel_calls == 1);
+    after = client_count(c);
+    EXPECT(after == before + 800);
+
+    /* Over 1,000 clients now: an export reports progress, and a cancel leaves no file. */
+    batch = malloc(300 * 80 + 16);
+    EXPECT(batch != NULL);
+    if (batch == NULL) return;
+    p = batch;
+    *p++ = '[';
+    for (i = 0; i < 300; i++)
+        p += sprintf(p, "%s{\"kind\":\"person\",\"name\":\"Batch %d\",\"owner_id\":1}", i ? "," : "", i);
+    *p++ = ']';
+    *p = '\0';
+    CHECK_OK(crm_client_create_batch(c, batch, &p));
+    crm_string_free(p);
+    free(batch);
+    snprintf(path, sizeof path, "%s", db_path(dir, "cancelled.csv"));
+    cancel_calls = 0;
+    EXPECT_FAIL(CRM_STATUS_CANCELLED, "cancelled",
+                crm_export_file(c, EXPORT, path, cancel_now, &cancel_calls, &o_u64));
+    EXPECT(cancel_calls == 1 && !file_exists(path) && count_files(dir, "crm-partial") == 0);
+    /* An existing file is left as it was. */
+    f = fopen(path, "wb");
+    if (f) {
+        fputs("keep me\n", f);
+        fclose(f);
+    }
+    EXPECT_FAIL(CRM_STATUS_CANCELLED, "cancelled",
+                crm_export_file(c, EXPORT, path, cancel_now, &cancel_calls, &o_u64));
+    f = fopen(path, "rb");
+    EXPECT(f != NULL);
+    if (f) {
+        char line[32] = "";
+        EXPECT(fgets(line, sizeof line, f) != NULL && strcmp(line, "keep me\n") == 0);
+        fclose(f);
+    }
+    EXPECT(count_files(dir, "crm-partial") == 0);
+    EXPECT_FAIL(CRM_STATUS_CANCELLED, "cancelled",
+                crm_export_buffer(c, EXPORT, cancel_now, &cancel_calls, &o, &o_len));
+
+    /* A cancelled backup or restore leaves no file. */
+    snprintf(path, sizeof path, "%s", db_path(dir, "cancelled.db"));
+    cancel_calls = 0;
+    EXPECT_FAIL(CRM_STATUS_CANCELLED, "cancelled", crm_backup_create(c, path, cancel_now, &cancel_calls));
+    EXPECT(cancel_calls == 1 && !file_exists(path));
+    CHECK_OK(crm_backup_create(c, path, NULL, NULL));
+    {
+        char target[4200];
+        snprintf(target, sizeof target, "{\"kind\":\"new_file\",\"path\":\"%s\"}",
+                 db_path(dir, "restored-cancelled.db"));
+        EXPECT_FAIL(CRM_STATUS_CANCELLED, "cancelled",
+                    crm_backup_restore(c, path, target, cancel_now, &cancel_calls, &o));
+        EXPECT(!file_exists(db_path(dir, "restored-cancelled.db")));
+    }
+    EXPECT_FAIL(CRM_STATUS_CANCELLED, "cancelled",
+                crm_backup_rotate(c, db_path(dir, "rotated"), 1, cancel_now, &cancel_calls, &o));
+    EXPECT(count_files(db_path(dir, "rotated"), "crm-backup-") == 0);
+    outputs_untouched("cancelled (ABI 1.1)");
+}
+
+/* Contexts and cursors of ABI 1.1 calls after crm_db_close. */
+static void closed_1_1(const char *dir) {
     crm_db *db = NULL;
     crm_ctx *c = NULL;
+    crm_cursor *deals = NULL, *timeline = NULL;
+    char *ok = NULL;
+    int64_t client;
+
+    CHECK_OK(crm_db_open(db_path(dir, "closed-1-1.db"), NULL, &db));
+    CHECK_OK(crm_ctx_new_system(db, "closing", &c));
+    CHECK_OK(crm_department_create(c, "{\"name\":\"D\"}", &ok));
+    crm_string_free(ok);
+    CHECK_OK(crm_user_create(c, "{\"name\":\"U\",\"email\":\"u@example.com\",\"department_id\":1}", &ok));
+    crm_string_free(ok);
+    CHECK_OK(crm_client_create(c, "{\"kind\":\"person\",\"name\":\"P\",\"owner_id\":1}", &ok));
+    client = json_int(ok, "id");
+    crm_string_free(ok);
+    CHECK_OK(crm_deal_list_cursor(c, "{}", &deals));
+    CHECK_OK(crm_client_timeline_cursor(c, client, "{}", &timeline));
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "is a crm_cursor, not a crm_ctx",
+                crm_deal_list((const crm_ctx *)deals, "{}", &o));
+    crm_db_close(db);
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_cursor_next(deals, &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_cursor_next(timeline, &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_pipeline_list(c, &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_export_buffer(c, EXPORT, must_not_run, NULL, &o, &o_len));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_backup_create(c, db_path(dir, "closed.db"), must_not_run, NULL));
+    EXPECT(!file_exists(db_path(dir, "closed.db")));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_deal_list_cursor(c, "{}", &o_cur));
+    crm_cursor_free(deals);
+    crm_cursor_free(timeline);
+    crm_ctx_free(c);
+    outputs_untouched("closed (ABI 1.1)");
+}
+
+int main(int argc, char **argv) {
+    crm_db *db = NULL;
+    crm_ctx *c = NULL, *user = NULL;
     char *ok = NULL;
     int64_t client;
 
@@ -438,6 +881,13 @@ int main(int argc, char **argv) {
     panics(c);
     bad_handles(argv[1]);
     storage_errors(argv[1]);
+
+    CHECK_OK(crm_ctx_new_user(db, 1, &user));
+    null_arguments_1_1(argv[1], c);
+    bad_values_1_1(argv[1], c, user);
+    cancelled_1_1(argv[1], c);
+    closed_1_1(argv[1]);
+    crm_ctx_free(user);
 
     crm_ctx_free(c);
     crm_db_close(db);

@@ -54,11 +54,20 @@ fn one() -> u32 {
     1
 }
 
+/// The tasks one rule created in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleTasks {
+    /// The rule.
+    pub rule_id: RuleId,
+    /// Tasks it created.
+    pub tasks: u32,
+}
+
 /// What one `run_due` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutomationReport {
-    /// Tasks created, per rule.
-    pub created: Vec<(RuleId, u32)>,
+    /// Tasks created, per rule that created any.
+    pub created: Vec<RuleTasks>,
     /// Tasks created in all.
     pub total: u32,
 }

@@ -168,6 +168,15 @@ pub struct ManagerActivity {
     pub notes: u64,
 }
 
+/// How often deals were lost for one reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostReason {
+    /// The reason as entered (empty when none was recorded).
+    pub reason: String,
+    /// Deals lost for it in the range.
+    pub count: u64,
+}
+
 /// A funnel report: every figure counts only records the acting user may read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FunnelReport {
@@ -200,7 +209,7 @@ pub struct FunnelReport {
     /// Per department (stamp).
     pub by_department: Vec<Breakdown>,
     /// Lost reasons with their counts, most frequent first.
-    pub lost_reasons: Vec<(String, u64)>,
+    pub lost_reasons: Vec<LostReason>,
     /// The stage × period × manager pivot of deals created in the range.
     pub cohorts: Vec<CohortCell>,
     /// Activities done per user and period.

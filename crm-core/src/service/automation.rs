@@ -8,7 +8,7 @@ use crate::error::{CrmError, Result};
 use crate::ids::{ClientId, DealId, RuleId, UserId};
 use crate::model::{
     require_text, ActivityKind, AutomationReport, AutomationRule, NewActivity, NewAutomationRule,
-    RuleTrigger,
+    RuleTasks, RuleTrigger,
 };
 use crate::store::{automation, org, pipelines};
 use crate::Ctx;
@@ -154,7 +154,10 @@ impl Crm {
                     }
                 }
                 if created > 0 {
-                    report.created.push((rule.id, created));
+                    report.created.push(RuleTasks {
+                        rule_id: rule.id,
+                        tasks: created,
+                    });
                     report.total += created;
                 }
             }

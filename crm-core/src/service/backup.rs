@@ -160,8 +160,15 @@ impl Crm {
             return Err(CrmError::invalid("keep", "must be at least 1"));
         }
         std::fs::create_dir_all(dir).map_err(|e| CrmError::io(dir, e))?;
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ");
-        let dest = dir.join(format!("{ROTATE_PREFIX}{stamp}.db"));
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ").to_string();
+        // Two backups within one millisecond get a sequence suffix (which still sorts after).
+        let mut dest = dir.join(format!("{ROTATE_PREFIX}{stamp}.db"));
+        for n in 1.. {
+            if !dest.exists() {
+                break;
+            }
+            dest = dir.join(format!("{ROTATE_PREFIX}{stamp}_{n:04}.db"));
+        }
         self.backup(ctx, &dest, progress)?;
         let mut existing: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| CrmError::io(dir, e))?

@@ -10,8 +10,8 @@ use crate::crm::Crm;
 use crate::error::{CrmError, Result};
 use crate::ids::{DealId, StageId, UserId};
 use crate::model::{
-    Breakdown, CohortCell, Conversion, Figures, FunnelQuery, FunnelReport, ManagerActivity,
-    PeriodFigures, Pipeline, StageFigures, StageKind, StageTime, Summary,
+    Breakdown, CohortCell, Conversion, Figures, FunnelQuery, FunnelReport, LostReason,
+    ManagerActivity, PeriodFigures, Pipeline, StageFigures, StageKind, StageTime, Summary,
 };
 use crate::money::{Currency, Money, Rate};
 use crate::period::{
@@ -315,7 +315,10 @@ impl Crm {
                 stage_times,
                 by_manager,
                 by_department,
-                lost_reasons: funnel::lost_reasons(c, &scope, from_ms, to_ms)?,
+                lost_reasons: funnel::lost_reasons(c, &scope, from_ms, to_ms)?
+                    .into_iter()
+                    .map(|(reason, count)| LostReason { reason, count })
+                    .collect(),
                 cohorts,
                 activity,
                 missing_rates: missing

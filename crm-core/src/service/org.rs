@@ -464,13 +464,25 @@ impl Crm {
     /// Says whether `user` may perform `action` on a client, and which grant allowed it or which
     /// rule denied it. An administrator (or the system context) may ask about any user; a user may
     /// ask only about themselves and only for records they can read (otherwise `NotFound`, so
-    /// explain cannot be used to probe ids).
+    /// explain cannot be used to probe ids). See [`Crm::explain_record`] for deals and activities.
     pub fn explain(
         &self,
         ctx: &Ctx,
         user: UserId,
         action: Action,
         client: ClientId,
+    ) -> Result<Explanation> {
+        self.explain_record(ctx, user, EntityType::Client, action, client.0)
+    }
+
+    /// [`Crm::explain`] for a record of any entity type.
+    pub fn explain_record(
+        &self,
+        ctx: &Ctx,
+        user: UserId,
+        entity: EntityType,
+        action: Action,
+        id: i64,
     ) -> Result<Explanation> {
         self.read(ctx, |c, access| {
             let is_self = ctx.user_id() == Some(user);
@@ -480,14 +492,14 @@ impl Crm {
                 });
             }
             let not_found = CrmError::NotFound {
-                entity: "client",
-                id: client.0,
+                entity: entity.as_str(),
+                id,
             };
-            let (acl, _) = clients::acl(c, client)?.ok_or(not_found)?;
-            if !access.is_admin() && !access.plan(EntityType::Client, Action::Read).allows(&acl) {
+            let acl = record_acl(c, entity, id)?.ok_or(not_found)?;
+            if !access.is_admin() && !access.plan(entity, Action::Read).allows(&acl) {
                 return Err(CrmError::NotFound {
-                    entity: "client",
-                    id: client.0,
+                    entity: entity.as_str(),
+                    id,
                 });
             }
             let subject = org::user(c, user)?.ok_or(CrmError::NotFound {
@@ -495,16 +507,27 @@ impl Crm {
                 id: user.0,
             })?;
             let compiled = UserAccess::compile(&org::acl_snapshot(c, subject)?);
-            Ok(access::explain(&compiled, EntityType::Client, action, &acl))
+            Ok(access::explain(&compiled, entity, action, &acl))
         })
     }
 
     /// Whether the acting context may perform `action` on a client (`NotFound` when it may not
     /// even read it).
     pub fn can(&self, ctx: &Ctx, action: Action, client: ClientId) -> Result<bool> {
+        self.can_record(ctx, EntityType::Client, action, client.0)
+    }
+
+    /// [`Crm::can`] for a record of any entity type.
+    pub fn can_record(
+        &self,
+        ctx: &Ctx,
+        entity: EntityType,
+        action: Action,
+        id: i64,
+    ) -> Result<bool> {
         self.read(ctx, |c, access| {
-            let acl = self.readable_client(c, access, client)?;
-            Ok(access.plan(EntityType::Client, action).allows(&acl))
+            let acl = self.check_read(access, entity, id, record_acl(c, entity, id)?)?;
+            Ok(access.plan(entity, action).allows(&acl))
         })
     }
 }
@@ -519,5 +542,14 @@ impl Crm {
     ) -> Result<RecordAcl> {
         let acl = clients::acl(c, id)?.map(|(acl, _)| acl);
         self.check_read(access, EntityType::Client, id.0, acl)
+    }
+}
+
+/// The permission attributes of any record.
+fn record_acl(c: &rusqlite::Connection, entity: EntityType, id: i64) -> Result<Option<RecordAcl>> {
+    match entity {
+        EntityType::Client => Ok(clients::acl(c, ClientId(id))?.map(|(a, _)| a)),
+        EntityType::Deal => crate::store::deals::acl(c, crate::ids::DealId(id)),
+        EntityType::Activity => crate::store::activities::acl(c, crate::ids::ActivityId(id)),
     }
 }

@@ -70,6 +70,21 @@ pub fn get(c: &Connection, id: ActivityId) -> Result<Option<Activity>> {
     Ok(collect(&mut st, &[Value::Integer(id.0)])?.pop())
 }
 
+/// The permission attributes of an activity.
+pub fn acl(c: &Connection, id: ActivityId) -> Result<Option<crate::access::RecordAcl>> {
+    Ok(
+        c.prepare_cached("SELECT owner_id, dept_id, is_open FROM activities WHERE id = ?")?
+            .query_row([id], |r| {
+                Ok(crate::access::RecordAcl {
+                    owner_id: r.get(0)?,
+                    department_id: r.get(1)?,
+                    open: r.get(2)?,
+                })
+            })
+            .optional()?,
+    )
+}
+
 /// The columns an activity is written with.
 pub struct ActivityRow<'a> {
     pub kind: ActivityKind,

@@ -39,7 +39,8 @@ pub fn copy_to(
                 let p = backup.progress();
                 let total = p.pagecount.max(0) as u64;
                 let done = total.saturating_sub(p.remaining.max(0) as u64);
-                if !progress(CopyProgress { done, total }) {
+                // Once the copy is complete a "stop" comes too late to cancel anything.
+                if step != StepResult::Done && !progress(CopyProgress { done, total }) {
                     return Err(CrmError::Cancelled);
                 }
                 match step {
@@ -77,7 +78,7 @@ pub fn copy_from(
         let p = backup.progress();
         let total = p.pagecount.max(0) as u64;
         let done = total.saturating_sub(p.remaining.max(0) as u64);
-        if !progress(CopyProgress { done, total }) {
+        if step != StepResult::Done && !progress(CopyProgress { done, total }) {
             return Err(CrmError::Cancelled);
         }
         match step {

@@ -330,8 +330,9 @@ fn counts(report: &ImportReport) -> serde_json::Value {
 impl Crm {
     /// Imports `input` as described by `spec` (see [`ImportSpec`] for the fields and modes).
     /// `size` is the input's length when known (for progress); `progress` is called every 1,000
-    /// rows and at the end, and cancels the import when it returns `false` (the error is then
-    /// `Cancelled`; what stays written is documented on [`ImportMode`]). Needs the import
+    /// rows, where returning `false` cancels the import (the error is then `Cancelled`; what
+    /// stays written is documented on [`ImportMode`]), and once more when the import is
+    /// committed, where its answer no longer matters. Needs the import
     /// permission on the entity type; every record must also lie inside the import level.
     pub fn import(
         &self,
@@ -421,13 +422,12 @@ impl Crm {
                 cx.audit("import.run", entity.as_str(), None, &counts(&report))
             })?;
         }
-        if !progress(ImportProgress {
+        // The last call reports completion; the work is committed, so it can no longer cancel.
+        progress(ImportProgress {
             rows_done: report.rows,
             bytes_done: source.bytes(),
             bytes_total: size,
-        }) {
-            return Err(CrmError::Cancelled);
-        }
+        });
         Ok(report)
     }
 }
