@@ -333,7 +333,7 @@ pub fn list_page(
         sql.push_str(" ORDER BY d.id DESC LIMIT ?)");
         params.push(Value::Integer(limit as i64));
     }
-    write!(sql, ") SELECT {DEAL_COLUMNS} FROM page JOIN deals d ON d.id = page.id ORDER BY d.id DESC LIMIT ?").ok();
+    write!(sql, " ORDER BY 1 DESC LIMIT ?) SELECT {DEAL_COLUMNS} FROM page JOIN deals d ON d.id = page.id ORDER BY d.id DESC").ok();
     params.push(Value::Integer(limit as i64));
     collect(&mut c.prepare_cached(&sql)?, &params)
 }

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_deals_activities.sql"),
     include_str!("migrations/0004_outbox.sql"),
     include_str!("migrations/0005_external_ids_merges.sql"),
+    include_str!("migrations/0006_search_prefixes.sql"),
 ];
 
 /// The schema version this build creates and understands.
@@ -42,8 +43,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 /// may only touch columns that exist at that version (later migrations may add more).
 fn data_migration(tx: &Connection, version: i64) -> Result<()> {
     match version {
-        // Version 2 added the duplicate keys and the search index: fill them for existing clients.
-        2 => super::clients::reindex_all(tx),
+        // Version 2 added the duplicate keys and the search index, version 6 rebuilt the index
+        // with prefix indexes: fill them for existing clients.
+        2 | 6 => super::clients::reindex_all(tx),
         _ => Ok(()),
     }
 }
