@@ -90,8 +90,9 @@ pub fn open_deals(c: &Connection, s: &Scope<'_>) -> Result<Vec<Agg>> {
 }
 
 /// Deals created in `[from_ms, to_ms)`, grouped by stage, month number, owner and currency: the
-/// stage × month × manager pivot, answered from the covering index in its GROUP BY order when
-/// the months follow the stored buckets (`months`), else per deal with `time` = created_at ms.
+/// stage × month × manager pivot, read from the maintained counters when the range is whole
+/// months of the stored buckets (`months`; `from_ms`/`to_ms` are then those months' bounds), else
+/// per deal with `time` = created_at ms.
 pub fn created_deals(
     c: &Connection,
     s: &Scope<'_>,
@@ -102,16 +103,12 @@ pub fn created_deals(
     let (cond, mut params) = s.conditions();
     let sql = match months {
         Some((m0, m1)) => {
-            params.extend([
-                Value::Integer(m0),
-                Value::Integer(m1),
-                Value::Integer(from_ms),
-                Value::Integer(to_ms),
-            ]);
+            // Whole months of the report time zone: read the maintained counters.
+            params.extend([Value::Integer(m0), Value::Integer(m1)]);
             format!(
-                "SELECT d.stage_id, d.owner_id, min(d.dept_id), d.currency, count(*), sum(d.amount_minor), d.created_month, 0, 1
-                 FROM deals d WHERE {cond} AND d.created_month BETWEEN ? AND ? AND d.created_at >= ? AND d.created_at < ?
-                 GROUP BY d.stage_id, d.created_month, d.owner_id, d.currency"
+                "SELECT d.stage_id, d.owner_id, min(d.dept_id), d.currency, sum(d.deals), sum(d.amount), d.created_month, 0, 1
+                 FROM deal_counters d WHERE {cond} AND d.created_month BETWEEN ? AND ?
+                 GROUP BY d.stage_id, d.created_month, d.owner_id, d.currency HAVING sum(d.deals) > 0"
             )
         }
         None => {
