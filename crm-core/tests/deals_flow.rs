@@ -1242,6 +1242,30 @@ fn moving_a_user_restamps_the_department_of_their_deals() {
     expect_not_found(crm.get_deal(&t.ctx(&t.nick), d.id));
 }
 
+#[test]
+fn a_moved_deal_is_returned_exactly_as_stored() {
+    // move_deal builds its answer from the change instead of reading the deal back.
+    let t = Team::new();
+    let crm = t.crm();
+    let nora = t.ctx(&t.nora);
+    let mut d = t.deal("Walks the funnel", &t.nora, "EUR", 100);
+    for step in t.pipeline.stages.iter().skip(1) {
+        let m = if step.kind == StageKind::Lost {
+            lost(step.id, "too dear")
+        } else {
+            to(step.id)
+        };
+        let moved = crm.move_deal(&nora, d.id, d.version, &m).unwrap();
+        assert_eq!(
+            moved,
+            crm.get_deal(&nora, d.id).unwrap(),
+            "after entering {}",
+            step.name
+        );
+        d = moved;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Money
 // ---------------------------------------------------------------------------------------------

@@ -485,7 +485,27 @@ pub(crate) fn change_stage(cx: &WriteCx<'_>, old: &Deal, m: &StageMove, via: Via
             actual: old.version,
         });
     }
-    finish(cx, "deal.change_stage", old, old.id, via)
+    // The new state follows from the change; reading it back would cost a query per move.
+    let new = Deal {
+        stage_id: target.id,
+        status: target.kind,
+        probability: old.probability_override.unwrap_or(target.probability),
+        lost_reason: change.lost_reason,
+        closed_at: change.closed.map(|(t, _)| crate::store::from_millis(t)),
+        stage_entered_at: crate::store::from_millis(at),
+        version: old.version + 1,
+        updated_at: crate::store::from_millis(cx.now),
+        ..old.clone()
+    };
+    via.record(
+        cx,
+        "deal.change_stage",
+        DEAL,
+        new.id.0,
+        &acl_of(&new),
+        || Ok(diff(&to_json(old), &to_json(&new))),
+    )?;
+    Ok(new)
 }
 
 /// Applies a field update to a loaded deal (see [`Crm::update_deal`]); the caller checked the
