@@ -219,7 +219,7 @@ fn engine_list_sql(
         params.push(Value::Integer(limit as i64));
     }
     sql.push_str(&format!(
-        ") SELECT {COLS} FROM page JOIN clients c ON c.id = page.id ORDER BY page.sort_name, page.id LIMIT ?"
+        " ORDER BY 2, 1 LIMIT ?) SELECT {COLS} FROM page JOIN clients c ON c.id = page.id ORDER BY page.sort_name, page.id"
     ));
     params.push(Value::Integer(limit as i64));
     (sql, params)

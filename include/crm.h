@@ -7,15 +7,18 @@
  * reports, import and export, backups, an outbox of changes and a hash-chained audit log, all
  * stored in one SQLite file. Full guide: docs/c-api.md.
  *
- * NAMES. Functions are crm_<object>_<verb>; opaque handles are crm_db, crm_ctx and crm_cursor;
- * constants are CRM_*. Parameters: the object first, inputs next, outputs last as out_*.
+ * NAMES. Functions are crm_<object>_<verb>; opaque handles are crm_db, crm_ctx, crm_cursor and
+ * crm_plugins; constants are CRM_*. Parameters: the object first, inputs next, outputs last as
+ * out_*. crm.h may be included together with crm_plugin.h (the header connector plugins are
+ * written against): no name is declared by both.
  *
  * ERRORS. Every fallible function returns a crm_status; CRM_STATUS_OK (0) is success. Outputs
  * are written only on success: on failure every out_* is left untouched. The detail of the
  * last failed call on the calling thread is in crm_last_error_code() and
  * crm_last_error_message() (English, names the field or argument at fault). Codes 1-99 are the
- * engine's, codes from 100 up the C layer's (NULL argument, bad UTF-8, bad JSON, bad handle,
- * closed database, unknown enum value, internal panic). A Rust panic inside the library never
+ * engine's (60-71 those of the plugin host, CRM_STATUS_PLUGIN_*), codes from 100 up the C
+ * layer's (NULL argument, bad UTF-8, bad JSON, bad handle, closed database, unknown enum value,
+ * internal panic). A Rust panic inside the library never
  * crosses into your code: the call returns CRM_STATUS_PANIC and the process goes on.
  *
  * STRINGS AND OWNERSHIP. Strings passed in are NUL-terminated UTF-8, borrowed for the duration
@@ -36,12 +39,18 @@
  * allowed (NULL is answered with CRM_STATUS_NULL_ARGUMENT, never a crash) and must be valid for
  * the duration of the call.
  *
- * HANDLES AND THREADS. crm_db and crm_ctx are thread-safe: share them between threads freely.
- * A crm_cursor may be used by one thread at a time. Every handle has one destructor
- * (crm_db_close, crm_ctx_free, crm_cursor_free) that accepts NULL and may be called from any
- * thread, in any order relative to the other handles: a context or cursor whose database was
- * closed answers CRM_STATUS_DB_CLOSED. A handle used after its destructor is detected where
- * possible (CRM_STATUS_INVALID_HANDLE) but that is a bug in the caller all the same.
+ * HANDLES AND THREADS. crm_db, crm_ctx and crm_plugins are thread-safe: share them between
+ * threads freely. A crm_cursor may be used by one thread at a time. Every handle has one
+ * destructor (crm_db_close, crm_ctx_free, crm_cursor_free, crm_plugins_close) that accepts NULL
+ * and may be called from any thread, in any order relative to the other handles: a context,
+ * cursor or plugin host whose database was closed answers CRM_STATUS_DB_CLOSED (crm_db_close
+ * first disables the plugins of every plugin host opened on it). A handle used after its
+ * destructor is detected where possible (CRM_STATUS_INVALID_HANDLE) but that is a bug in the
+ * caller all the same.
+ *
+ * PLUGINS. A crm_plugins handle (crm_plugins_open, since ABI 1.2) loads connector plugins from
+ * a plugin directory, calls them, and delivers the database's outbox events to them on its own
+ * threads, one per subscribed plugin; guide: docs/plugins.md.
  *
  * VERSIONS. CRM_ABI_VERSION_MAJOR/MINOR are the ABI this header describes; crm_abi_version()
  * returns the ABI of the library actually loaded. Shipped signatures never change; a changed
@@ -76,8 +85,11 @@
  * 1.1 added pipelines, deals, activities, the client timeline, funnel reports, settings,
  * automation rules, import and export, merging clients, backups, the outbox,
  * `CRM_STATUS_CANCELLED`, `CRM_STATUS_IO`, `CRM_ENTITY_DEAL` and `CRM_ENTITY_ACTIVITY`.
+ *
+ * 1.2 added the plugin host (`crm_plugins` and its functions) and the status codes
+ * `CRM_STATUS_PLUGIN_DISABLED` (60) to `CRM_STATUS_PLUGIN_IO` (71).
  */
-#define CRM_ABI_VERSION_MINOR 1
+#define CRM_ABI_VERSION_MINOR 2
 
 /**
  * "No id": pass it where an optional id is expected, e.g. as the new parent of
@@ -138,9 +150,10 @@
 
 /**
  * The result of every fallible function. `CRM_STATUS_OK` (0) is success; anything else is a
- * failure whose details are in `crm_last_error_message()`. Codes 1-99 come from the engine,
- * codes from 100 up from the C layer. New codes may be added in a minor ABI version, so treat
- * an unknown code as a generic failure.
+ * failure whose details are in `crm_last_error_message()`. Codes 1-99 come from the engine
+ * (1-12 from the CRM itself, 60-71 from the plugin host), codes from 100 up from the C layer.
+ * New codes may be added in a minor ABI version, so treat an unknown code as a generic
+ * failure.
  */
 enum crm_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -207,6 +220,72 @@ enum crm_status
      */
     CRM_STATUS_IO = 12,
     /**
+     * Plugins: the plugin host was opened without a `plugin_dir`, so plugin loading is off:
+     * nothing can be listed or enabled. Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_DISABLED = 60,
+    /**
+     * Plugins: there is no plugin of that id in the plugin directory (no sub-directory of that
+     * name, or an id that is not a plain directory name). Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_NOT_FOUND = 61,
+    /**
+     * Plugins: the plugin's manifest (`crm-plugin.toml`) is missing, unreadable or invalid
+     * (unknown key or capability, wrong id, bad version); the message names the file. Nothing
+     * was loaded. Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_MANIFEST = 62,
+    /**
+     * Plugins: the library's SHA-256 differs from the one in the manifest (the file was
+     * replaced or damaged). Nothing was loaded. Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_CHECKSUM = 63,
+    /**
+     * Plugins: the library cannot be used with this host: it does not export
+     * `crm_plugin_entry_v1`, it was built for another plugin ABI major version or a newer
+     * minor, its table is smaller than it claims, or it does not load. Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_ABI = 64,
+    /**
+     * Plugins: the plugin is already enabled in this host. Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_ALREADY_ENABLED = 65,
+    /**
+     * Plugins: the plugin is not enabled in this host (never enabled, or disabled). Since
+     * ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_NOT_ENABLED = 66,
+    /**
+     * Plugins: the plugin's `create` refused to start (for example its configuration is
+     * wrong); the message gives its status and its own message. Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_CREATE = 67,
+    /**
+     * Plugins: the plugin answered a call with a failure; the message gives the plugin's status
+     * as a lower-case name (`unknown_method`, `bad_request`, `denied`, `crm_error`, `retry`,
+     * `panic`, ... for CRM_PLUGIN_UNKNOWN_METHOD and the rest) and its own message, e.g.
+     * `plugin "hello", method "nope": unknown_method: hello: unknown method "nope"`. The
+     * plugin stays enabled. Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_CALL = 68,
+    /**
+     * Plugins: the runner process of an out-of-process plugin died (crashed, was killed) or did
+     * not answer in time; the next call starts a new one. Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_CRASHED = 69,
+    /**
+     * Plugins: an option given by the host application is invalid: a missing `user_id` for a
+     * plugin that reads CRM data or events, a `config` that is not an object, a method name
+     * reserved for the host (`crm.*`), a `batch_size` out of range, ... The message names it.
+     * Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_INVALID = 70,
+    /**
+     * Plugins: a file or directory of the plugin host could not be read (the plugin directory,
+     * a library), or a process or thread could not be started. Since ABI 1.2.
+     */
+    CRM_STATUS_PLUGIN_IO = 71,
+    /**
      * A pointer argument that must not be NULL was NULL; the message names it.
      */
     CRM_STATUS_NULL_ARGUMENT = 100,
@@ -272,6 +351,16 @@ typedef struct crm_cursor crm_cursor;
  * `crm_db_close`. Thread-safe: share one handle between all threads of the process.
  */
 typedef struct crm_db crm_db;
+
+/**
+ * The plugin host of one database: it lists the plugins installed in its plugin directory,
+ * enables and disables them, calls them, and delivers the database's outbox events to the
+ * plugins that subscribe to them (one delivery thread per plugin). Open it with
+ * `crm_plugins_open`, close it with `crm_plugins_close`. Thread-safe: share one handle between
+ * all threads. Closing its database first is allowed: `crm_db_close` disables its plugins and
+ * every later call answers CRM_STATUS_DB_CLOSED until the handle is freed.
+ */
+typedef struct crm_plugins crm_plugins;
 
 /**
  * A progress callback: called from inside a long operation (`crm_import_file`,
@@ -342,11 +431,14 @@ crm_status crm_db_open(const char *path, const char *options_json, crm_db **out_
 /**
  * Closes a database handle and frees it. NULL is ignored.
  *
- * Safe to call from any thread and in any order with the contexts and cursors made from it:
- * they stay valid to free, and every other call on them then fails with CRM_STATUS_DB_CLOSED.
- * Calls running on other threads with this database finish first (this function waits for
- * them). Do not use `db` afterwards; a closed handle passed again is detected where possible
- * (CRM_STATUS_INVALID_HANDLE in `crm_last_error_code()`, nothing else happens).
+ * Safe to call from any thread and in any order with the contexts, cursors and plugin hosts
+ * made from it: they stay valid to free, and every other call on them then fails with
+ * CRM_STATUS_DB_CLOSED. Calls running on other threads with this database finish first (this
+ * function waits for them). Plugin hosts opened on it with `crm_plugins_open` are shut down
+ * here: every plugin is disabled (delivery threads stopped, instances destroyed, runner
+ * processes ended) before the file is closed. Do not use `db` afterwards; a closed handle
+ * passed again is detected where possible (CRM_STATUS_INVALID_HANDLE in
+ * `crm_last_error_code()`, nothing else happens).
  */
 void crm_db_close(crm_db *db);
 
@@ -1093,13 +1185,15 @@ crm_status crm_client_timeline(const crm_ctx *ctx,
  * per stage now],"summary":{"from","to","created","won","lost","win_rate",
  * "average_cycle_days"},"previous":{the range before, same length},"won_by_period",
  * "lost_by_period","forecast":[weighted open amounts by expected close period],"conversion",
- * "stage_times","by_manager","by_department","lost_reasons":[["price",3]],"cohorts",
- * "activity","missing_rates":["USD"]}`. Figures are `{"count":3,"amounts":[{"amount_minor":
+ * "stage_times","by_manager","by_department","lost_reasons":[{"reason":"price","count":3}],
+ * "cohorts","activity","missing_rates":["USD"]}`. Figures are `{"count":3,"amounts":[{"amount_minor":
  * 120000,"currency":"EUR"}],"converted":null}`: one amount per currency, never summed across
  * currencies; `converted` is the total in the reporting currency when every rate was known.
  * Rates and averages are JSON numbers or null.
  */
-crm_status crm_funnel_report(const crm_ctx *ctx, const char *query_json, char **out_json);
+crm_status crm_funnel_report(const crm_ctx *ctx,
+                             const char *query_json,
+                             char **out_json);
 
 /**
  * Computes the funnel report as `crm_funnel_report` does (same `query_json`) and writes its
@@ -1188,7 +1282,8 @@ crm_status crm_automation_rule_delete(const crm_ctx *ctx, int64_t rule_id);
 /**
  * Runs every active rule as of `now` (RFC 3339, the host's clock) and creates the tasks that
  * are due, in one transaction, then writes what it did to `*out_json`:
- * `{"created":[[1,2],[3,1]],"total":3}` (pairs of rule id and tasks created). Idempotent:
+ * `{"created":[{"rule_id":1,"tasks":2},{"rule_id":3,"tasks":1}],"total":3}` (tasks created
+ * per rule). Idempotent:
  * each occasion of a rule acts once, so a second run creates nothing new. System context only
  * (hosts call it from their own timer; CRM_STATUS_PERMISSION_DENIED for a user context).
  */
@@ -1407,6 +1502,151 @@ crm_status crm_outbox_ack(const crm_ctx *ctx,
  * `*out_deleted`. Administrators and the system context only; audited.
  */
 crm_status crm_outbox_prune(const crm_ctx *ctx, uint64_t *out_deleted);
+
+/**
+ * Opens the plugin host of database `db` and writes a new handle to `*out_plugins`.
+ *
+ * `config_json` may be NULL for the defaults, or an object with any of:
+ * `"plugin_dir"` (the directory holding one sub-directory per installed plugin; without it
+ * plugin loading is off and every plugin call fails with CRM_STATUS_PLUGIN_DISABLED),
+ * `"runner"` (the `crm-plugin-runner` executable for out-of-process plugins; default: the
+ * CRM_PLUGIN_RUNNER environment variable, else beside the executable, else on the PATH),
+ * `"poll_interval_ms"` (how often an idle delivery thread looks for new events, default 250),
+ * `"batch_size"` (events per delivery, 1-10000, default 500), `"retry_initial_ms"` (200) and
+ * `"retry_max_ms"` (60000) (back-off after a failed delivery), `"call_timeout_ms"` (60000, out
+ * of process), `"stop_timeout_ms"` (how long disabling waits for a busy plugin, 10000),
+ * `"log_lines"` (log lines kept per plugin, 200), `"emitted_capacity"` (records kept per plugin
+ * for `crm_plugins_take_emitted`, 10000). Unknown keys are refused. Example:
+ * `{"plugin_dir": "/opt/erp/crm-plugins"}`. Opening runs no plugin code.
+ *
+ * Close the handle with `crm_plugins_close`; closing `db` first shuts the host down as well
+ * (see `crm_db_close`). Several hosts may be opened on one database, but enable a plugin in
+ * one of them only (they would share its delivery cursor). Fails with CRM_STATUS_JSON_SHAPE
+ * for an unknown key or a value of the wrong type, CRM_STATUS_PLUGIN_INVALID for a value out
+ * of range (`batch_size`). The plugin directory is read only by the calls that need it.
+ */
+crm_status crm_plugins_open(const crm_db *db, const char *config_json, crm_plugins **out_plugins);
+
+/**
+ * Shuts a plugin host down and frees its handle. NULL is ignored.
+ *
+ * Every enabled plugin is disabled first: its delivery thread is stopped (this waits up to the
+ * host's `stop_timeout_ms` for a plugin busy in a call), its instance destroyed, its runner
+ * process ended. Calls running on other threads with this host finish first. Delivery cursors
+ * are kept in the database, so a later host resumes where this one stopped. Plugin libraries
+ * stay loaded in the process (they are never unloaded; enabling the plugin again in a new host
+ * reuses them). Safe from any thread, before or after `crm_db_close` of its database. Do not
+ * use `plugins` afterwards (a closed handle passed again is detected where possible:
+ * CRM_STATUS_INVALID_HANDLE in `crm_last_error_code()`).
+ */
+void crm_plugins_close(crm_plugins *plugins);
+
+/**
+ * Writes every plugin installed in the plugin directory to `*out_json`, sorted by id, as a
+ * JSON array of `{"id": "hello", "dir": "/opt/erp/crm-plugins/hello", "manifest": {"id",
+ * "name", "version", "abi", "library", "sha256", "capabilities", "events", "description"} |
+ * null, "valid": true, "error": null | {"code": 63, "kind": "checksum", "message": "..."},
+ * "enabled": false}`. Listing runs no plugin code: it reads each manifest, hashes each library
+ * and checks that it exports its entry symbol; a plugin that fails a check is listed with
+ * `"valid": false` and the reason in `"error"`. Free the string with `crm_string_free`.
+ * Fails with CRM_STATUS_PLUGIN_DISABLED without a plugin directory, CRM_STATUS_PLUGIN_IO when
+ * it cannot be read.
+ */
+crm_status crm_plugins_list(const crm_plugins *plugins, char **out_json);
+
+/**
+ * Enables plugin `id`: checks it again, loads its library (or starts its runner process),
+ * creates its instance and, when its manifest subscribes to events, starts its delivery
+ * thread. Writes its status (as `crm_plugins_status`) to `*out_status_json`.
+ *
+ * `options_json` may be NULL for the defaults, or an object with any of: `"user_id"` (the CRM
+ * user the plugin acts as: its CRM calls and the events it receives are bound by that user's
+ * permissions; required when the manifest asks for `crm.read`, `crm.write` or events),
+ * `"config"` (an object passed to the plugin's `create`, default `{}`), `"mode"`
+ * (`"in_process"`, the default, or `"out_of_process"`: the plugin runs in a
+ * `crm-plugin-runner` child process, so a crash costs a restart, not the host),
+ * `"start_at_head"` (true: a plugin that never acknowledged an event skips what the outbox
+ * already holds). Unknown keys are refused. Example: `{"user_id": 7, "config": {"url":
+ * "http://127.0.0.1:9000/hook"}}`.
+ *
+ * Refused, with nothing loaded or started, with CRM_STATUS_PLUGIN_NOT_FOUND (no such plugin),
+ * CRM_STATUS_PLUGIN_MANIFEST, CRM_STATUS_PLUGIN_CHECKSUM, CRM_STATUS_PLUGIN_ABI,
+ * CRM_STATUS_PLUGIN_ALREADY_ENABLED, CRM_STATUS_PLUGIN_INVALID (e.g. no `user_id`),
+ * CRM_STATUS_NOT_FOUND (unknown user), CRM_STATUS_PLUGIN_CREATE (the plugin's `create`
+ * failed), CRM_STATUS_PLUGIN_CRASHED (its runner did not start).
+ */
+crm_status crm_plugins_enable(const crm_plugins *plugins,
+                              const char *id,
+                              const char *options_json,
+                              char **out_status_json);
+
+/**
+ * Disables plugin `id`: asks it to cancel, stops its delivery thread (waiting up to the
+ * host's `stop_timeout_ms` for a call in progress) and destroys its instance (its runner
+ * process exits). Its delivery cursor is kept; its library stays loaded, and enabling it again
+ * reuses it. Fails with CRM_STATUS_PLUGIN_NOT_ENABLED when it is not enabled.
+ */
+crm_status crm_plugins_disable(const crm_plugins *plugins, const char *id);
+
+/**
+ * Calls `method` of the enabled plugin `id` with the JSON document `input_json` (`{}` when the
+ * method takes nothing) and writes the plugin's JSON answer to `*out_json` (free it with
+ * `crm_string_free`). The methods are the plugin's own (see its documentation); names starting
+ * with `crm.` are reserved for the host (CRM_STATUS_PLUGIN_INVALID). The call runs on the
+ * calling thread and waits while the plugin's delivery thread is inside the plugin.
+ *
+ * A failure inside the plugin is CRM_STATUS_PLUGIN_CALL, with the plugin's status as a
+ * lower-case name (`unknown_method`, `bad_request`, `denied`, `panic`, ...) and its message in
+ * `crm_last_error_message()`, e.g. `plugin "hello", method "nope": unknown_method: hello:
+ * unknown method "nope"`; the plugin stays enabled. An out-of-process plugin whose
+ * runner crashed or timed out gives CRM_STATUS_PLUGIN_CRASHED, and the next call starts a new
+ * runner. CRM_STATUS_PLUGIN_NOT_ENABLED when `id` is not enabled.
+ */
+crm_status crm_plugins_call(const crm_plugins *plugins,
+                            const char *id,
+                            const char *method,
+                            const char *input_json,
+                            char **out_json);
+
+/**
+ * Writes the state of plugin `id` to `*out_json` (free it with `crm_string_free`):
+ * `{"id": "hello", "enabled": true, "mode": "in_process" | "out_of_process" | null,
+ * "user_id": 7 | null, "name": "hello", "version": "1.0.0", "events": ["client.create"],
+ * "delivery": null | {"state": "idle" | "delivering" | "backing_off" | "stopped", "cursor": 41,
+ * "head": 45, "delivered": 41, "batches": 3, "failures": 0, "consecutive_failures": 0,
+ * "last_error": null, "last_delivery_at": "2026-11-25T09:30:00.123Z", "next_attempt_at":
+ * null}, "restarts": 0, "emitted_pending": 0, "emitted_dropped": 0, "log": [{"at": "...",
+ * "level": "info", "message": "hello: created"}]}`.
+ *
+ * `delivery` is present for plugins that subscribe to events: `cursor` is the last event the
+ * plugin acknowledged (kept in the database), `head` the newest event in the outbox. For an
+ * installed plugin that is not enabled, `enabled` is false and `delivery` holds its persisted
+ * cursor. Fails with CRM_STATUS_PLUGIN_NOT_FOUND for an unknown id.
+ */
+crm_status crm_plugins_status(const crm_plugins *plugins, const char *id, char **out_json);
+
+/**
+ * Writes the states of every enabled plugin to `*out_json`, as a JSON array of the documents
+ * `crm_plugins_status` writes, sorted by id (`[]` when none is enabled, and always `[]`
+ * without a plugin directory). Free it with `crm_string_free`.
+ */
+crm_status crm_plugins_statuses(const crm_plugins *plugins, char **out_json);
+
+/**
+ * Takes the records plugin `id` emitted (capability `emit`) since the last call and writes them
+ * to `*out_json` as a JSON array, oldest first (`[]` when there are none). The host keeps up to
+ * `emitted_capacity` records per plugin and drops the oldest beyond that (counted in the
+ * status's `emitted_dropped`). Free the string with `crm_string_free`. Fails with
+ * CRM_STATUS_PLUGIN_NOT_ENABLED when the plugin is not enabled.
+ */
+crm_status crm_plugins_take_emitted(const crm_plugins *plugins, const char *id, char **out_json);
+
+/**
+ * Wakes every delivery thread of this host to look for new events now. Delivery threads poll
+ * the outbox every `poll_interval_ms` anyway; call this after a commit when the latency
+ * matters. Cheap; does nothing when no plugin is enabled.
+ */
+crm_status crm_plugins_notify(const crm_plugins *plugins);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,9 +1,14 @@
 //! The C ABI, tested from C.
 //!
-//! Builds libcrm (the `crm-ffi` crate, with its `testing` feature) into its own target directory
-//! (`target/c-api`, so the nested cargo never waits for the build lock held by the `cargo test`
-//! that runs this file), compiles the programs in `tests/c/` against the committed
-//! `include/crm.h` and that library with the system C compiler, and runs them.
+//! Builds libcrm (the `crm-ffi` crate, with its `testing` feature) and `crm-plugin-runner` into
+//! their own target directory (`target/c-api`, so the nested cargo never waits for the build lock
+//! held by the `cargo test` that runs this file), compiles the programs in `tests/c/` against the
+//! committed `include/crm.h` and that library with the system C compiler, and runs them.
+//!
+//! `plugins.c` loads a real plugin through the C API: the C example connector
+//! `examples/plugins/hello/hello.c`, compiled here with `cc` and installed into a scratch plugin
+//! directory with `crm-plugin-runner package` (its manifest template plus the library's SHA-256),
+//! beside two broken copies (a wrong checksum, no manifest).
 //!
 //! Environment:
 //! - `CC` / `CXX`: the C and C++ compilers (default `cc` / `c++`).
@@ -55,7 +60,7 @@ fn lib_dir() -> &'static Path {
             let built = target_dir().join(profile());
             let _ = std::fs::remove_dir_all(&private);
             std::fs::create_dir_all(&private).unwrap();
-            let ok = ["libcrm.so", "libcrm.a"].iter().all(|f| {
+            let ok = ["libcrm.so", "libcrm.a", RUNNER].iter().all(|f| {
                 let (from, to) = (built.join(f), private.join(f));
                 std::fs::hard_link(&from, &to).is_ok() || std::fs::copy(&from, &to).is_ok()
             });
@@ -74,28 +79,33 @@ fn lib_dir() -> &'static Path {
     })
 }
 
+/// The out-of-process plugin runner's file name.
+const RUNNER: &str = "crm-plugin-runner";
+
 fn build_library() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root())
-        .args([
-            "build",
-            "-p",
-            "crm-ffi",
-            "--features",
-            "testing",
-            "--target-dir",
-        ])
-        .arg(target_dir());
-    if profile() == "release" {
-        cmd.arg("--release");
+    for args in [
+        &["-p", "crm-ffi", "--features", "testing"][..],
+        // The runner, for out-of-process plugins and `crm-plugin-runner package`. Same features
+        // of crm-plugins as crm-ffi uses, so it shares its build.
+        &["-p", "crm-plugins", "--bin", RUNNER][..],
+    ] {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(root())
+            .arg("build")
+            .args(args)
+            .arg("--target-dir")
+            .arg(target_dir());
+        if profile() == "release" {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let out = cmd.output().expect("run cargo build -p crm-ffi");
-    assert!(
-        out.status.success(),
-        "cargo build -p crm-ffi failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Whether `needle` occurs as a NUL-terminated string (as symbol names do in a library).
@@ -209,6 +219,11 @@ fn run(exe: &Path) {
 
 /// Like [`run`], with the argument made from the scratch directory by `arg`.
 fn run_with(exe: &Path, arg: impl FnOnce(&Path) -> PathBuf) {
+    run_with_args(exe, |dir| vec![arg(dir)])
+}
+
+/// Like [`run`], with the arguments made from the scratch directory by `args`.
+fn run_with_args(exe: &Path, args: impl FnOnce(&Path) -> Vec<PathBuf>) {
     let scratch = tempfile::tempdir().unwrap();
     let runner = std::env::var("CRM_C_TEST_RUNNER").unwrap_or_default();
     let mut words = runner.split_whitespace();
@@ -220,7 +235,7 @@ fn run_with(exe: &Path, arg: impl FnOnce(&Path) -> PathBuf) {
         }
         None => Command::new(exe),
     };
-    cmd.arg(arg(scratch.path()));
+    cmd.args(args(scratch.path()));
     // `cargo test` puts target/debug/deps on LD_LIBRARY_PATH, which outranks the rpath: the
     // workspace's own libcrm.so (built without the `testing` feature) would be loaded instead.
     cmd.env_remove("LD_LIBRARY_PATH");
@@ -267,6 +282,79 @@ fn threads() {
     run(&compile("threads", &["tests/c/threads.c"], false));
 }
 
+/// The hello connector (`examples/plugins/hello/hello.c`), compiled once per test process the
+/// way its header comment says.
+fn hello_library() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let out = bin_dir().join("libhello.so");
+        let status = Command::new(tool("CC", "cc"))
+            .args(["-shared", "-fPIC", "-fvisibility=hidden", "-std=c99"])
+            .args(["-Wall", "-Wextra", "-Werror", "-g"])
+            .arg("-I")
+            .arg(root().join("include"))
+            .arg("-o")
+            .arg(&out)
+            .arg(root().join("examples/plugins/hello/hello.c"))
+            .status()
+            .expect("run the C compiler");
+        assert!(status.success(), "compiling hello.c failed");
+        out
+    })
+}
+
+/// Makes `<scratch>/plugins` holding `hello` (installed by `crm-plugin-runner package` from
+/// its manifest template), `tampered` (the same library under a manifest with a wrong SHA-256)
+/// and `nomanifest` (an empty directory), and returns it.
+fn plugin_dir(scratch: &Path) -> PathBuf {
+    let dir = scratch.join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(lib_dir().join(RUNNER))
+        .arg("package")
+        .arg(root().join("examples/plugins/hello/crm-plugin.toml"))
+        .arg(hello_library())
+        .arg(&dir)
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("run crm-plugin-runner package");
+    assert!(
+        out.status.success(),
+        "crm-plugin-runner package failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hello = dir.join("hello");
+    let manifest = std::fs::read_to_string(hello.join("crm-plugin.toml")).unwrap();
+    assert!(manifest.contains("sha256 = \""), "{manifest}");
+    let tampered = dir.join("tampered");
+    std::fs::create_dir_all(&tampered).unwrap();
+    std::fs::copy(hello.join("libhello.so"), tampered.join("libhello.so")).unwrap();
+    let wrong: String = manifest
+        .lines()
+        .map(|l| match l.split('=').next().map(str::trim) {
+            Some("id") => "id = \"tampered\"".to_string(),
+            Some("sha256") => format!("sha256 = \"{}\"", "0".repeat(64)),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(tampered.join("crm-plugin.toml"), wrong).unwrap();
+    std::fs::create_dir_all(dir.join("nomanifest")).unwrap();
+    dir
+}
+
+/// The plugin host through the C API, with the real hello connector in and out of process.
+#[test]
+fn plugins() {
+    let exe = compile("plugins", &["tests/c/plugins.c"], false);
+    run_with_args(&exe, |scratch| {
+        vec![
+            scratch.to_path_buf(),
+            plugin_dir(scratch),
+            lib_dir().join(RUNNER),
+        ]
+    });
+}
+
 #[test]
 fn erp_example() {
     run_with(
@@ -275,14 +363,17 @@ fn erp_example() {
     );
 }
 
-/// The header compiles cleanly as C99 and as C++ (included twice in both).
+/// The header compiles cleanly as C99 and as C++ (included twice in both, and beside
+/// `crm_plugin.h`, the plugin ABI header: a program may be both a host and a connector).
 #[test]
 fn header_compiles_as_c99_and_cpp() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("twice.c");
     std::fs::write(
         &src,
-        "#include \"crm.h\"\n#include \"crm.h\"\nint main(void) { return crm_abi_version() >> 16 == CRM_ABI_VERSION_MAJOR ? 0 : 1; }\n",
+        "#include \"crm.h\"\n#include \"crm.h\"\n#include \"crm_plugin.h\"\n\
+         int main(void) { return crm_abi_version() >> 16 == CRM_ABI_VERSION_MAJOR \
+         && sizeof(crm_plugin_host) > 0 && CRM_STATUS_PLUGIN_CALL != CRM_PLUGIN_OK ? 0 : 1; }\n",
     )
     .unwrap();
     let out = Command::new(tool("CC", "cc"))
@@ -423,7 +514,7 @@ fn declared_functions() -> Vec<Declared> {
 #[test]
 fn every_declared_function_is_tested() {
     let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
-    let happy = read("tests/c/basic.c") + &read("tests/c/threads.c");
+    let happy = read("tests/c/basic.c") + &read("tests/c/threads.c") + &read("tests/c/plugins.c");
     let bad = read("tests/c/bad_input.c");
     let declared = declared_functions();
     assert!(
@@ -448,6 +539,8 @@ fn every_declared_function_is_tested() {
 /// for every function.
 const NULLABLE: &[(&str, &str)] = &[
     ("crm_db_open", "options_json"),
+    ("crm_plugins_open", "config_json"),
+    ("crm_plugins_enable", "options_json"),
     ("crm_client_link_contact", "position"),
     ("*", "progress"),
     ("*", "user_data"),
@@ -486,7 +579,7 @@ fn every_pointer_parameter_is_tested_with_null() {
     );
 }
 
-/// The Python ctypes example runs against the library.
+/// The Python ctypes example runs against the library, with the hello plugin.
 #[test]
 fn python_example() {
     if !have("python3") {
@@ -498,7 +591,8 @@ fn python_example() {
     cmd.env_remove("LD_LIBRARY_PATH")
         .arg(root().join("examples/python/erp_demo.py"))
         .arg(scratch.path().join("erp.db"))
-        .env("CRM_LIBRARY", lib_dir().join("libcrm.so"));
+        .env("CRM_LIBRARY", lib_dir().join("libcrm.so"))
+        .env("CRM_PLUGIN_DIR", plugin_dir(scratch.path()));
     let out = run_with_limit(cmd, Duration::from_secs(120));
     assert!(
         out.status.success(),

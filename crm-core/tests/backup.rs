@@ -155,7 +155,7 @@ fn an_online_backup_by_an_administrator_is_one_consistent_snapshot() {
     backup_while_writing(admin);
 }
 
-/// FINDING candidate: with the system context no statement runs before the copy, so the read
+/// FINDING: with the system context no statement runs before the copy, so the read
 /// transaction that should pin one snapshot never starts; every writer commit between two steps
 /// restarts the copy (and under steady writes it never finishes).
 #[test]
@@ -448,7 +448,7 @@ fn restore_over_the_open_database_makes_a_safety_copy_and_replaces_the_data() {
     assert_eq!(client_count(&db.crm, &db.sys), 310);
 }
 
-/// FINDING candidate: cached rights are keyed by a counter that a restore winds back. Another
+/// FINDING: cached rights are keyed by a counter that a restore winds back. Another
 /// handle on the same file (another process, say) that cached a user's rights after a grant
 /// keeps them when the restored database counts up to the same number again.
 #[test]

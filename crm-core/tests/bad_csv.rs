@@ -517,7 +517,9 @@ fn check_random(db: &Db, bytes: &[u8], format: FileFormat) -> Result<(), TestCas
                 r
             );
             prop_assert_eq!(r.errors.len() as u64, r.invalid.min(1_000));
-            prop_assert!(r.errors.iter().all(|e| (1..=r.rows).contains(&e.row)));
+            // Row numbers are data-row numbers in CSV and line numbers (blank lines counted) in
+            // JSON lines, so they start at 1 but may exceed the count of rows read.
+            prop_assert!(r.errors.iter().all(|e| e.row >= 1));
             prop_assert_eq!(created, r.created);
         }
         Err(CrmError::Validation { field, .. }) => {

@@ -364,9 +364,9 @@ fn killing_a_backup_leaves_no_partial_copy() {
         let partial = dest.with_extension("partial");
         if dest.exists() {
             complete += 1;
-            assert_eq!(integrity(&dest), "ok", "{what}: the copy is not sound");
             let crm = Crm::open(&source).expect("open source");
             let sys = crm.system_context("check").expect("sys");
+            // integrity_check, the audit chain and the schema version of the copy.
             let check = crm.verify_backup(&sys, &dest).expect("verify");
             assert!(check.ok, "{what}: the copy fails its check: {check:#?}");
             remove_db(&dest);
@@ -375,16 +375,7 @@ fn killing_a_backup_leaves_no_partial_copy() {
         }
         let _ = std::fs::remove_file(&partial);
         // The source survives the kill of a process that was writing to it.
-        if round % 10 == 9 || round + 1 == kills() {
-            drop(assert_sound(&source, &what));
-        } else {
-            let crm = Crm::open(&source).unwrap_or_else(|e| panic!("{what}: source: {e}"));
-            let sys = crm.system_context("check").expect("sys");
-            assert!(
-                crm.verify_audit(&sys).expect("verify").ok,
-                "{what}: audit chain"
-            );
-        }
+        drop(assert_sound(&source, &what));
     }
     eprintln!("kills: {absent} left no copy, {complete} left a complete one");
 }

@@ -569,6 +569,7 @@ fn merging_persons_moves_deals_where_the_duplicate_is_the_contact() {
             },
         )
         .expect("merge");
+    // Two deals move; "Pat's own" is counted twice (as client and as contact person).
     assert_eq!((out.deals, out.contacts), (3, 1), "{out:?}");
     let moved = crm.get_deal(sys, deal.id).expect("deal");
     assert_eq!(
@@ -702,6 +703,26 @@ fn undo_restores_a_parent_link_between_the_two() {
     assert!(crm.get_client(sys, d.id).expect("d").archived_at.is_none());
 }
 
+#[test]
+fn an_archived_duplicate_stays_archived_after_an_undo() {
+    let sc = scene();
+    let (crm, sys) = (&sc.db.crm, &sc.db.sys);
+    let d = crm
+        .archive_client(sys, sc.d.id, sc.d.version)
+        .expect("archive");
+    let out = crm
+        .merge_clients(sys, &request(&sc.s, &d, &[("name", MergeChoice::Survivor)]))
+        .expect("merge an archived duplicate");
+    assert_eq!(out.deals, 2);
+    crm.undo_merge(sys, out.merge_id).expect("undo");
+    let back = crm.get_client(sys, d.id).expect("d");
+    assert_eq!(
+        back.archived_at, d.archived_at,
+        "archived before, archived after"
+    );
+    assert_eq!(back.external_id, d.external_id);
+}
+
 /// A user with the given grants (on top of nothing), in the Support department.
 fn user_with(db: &Db, name: &str, grants: Vec<crm_core::access::Grant>) -> (User, Ctx) {
     let u = db
@@ -813,7 +834,7 @@ fn a_merge_needs_update_on_the_survivor_delete_on_the_duplicate_and_update_on_wh
     );
 }
 
-/// FINDING candidate: the survivor's timeline shows the history of the client merged into it,
+/// FINDING: the survivor's timeline shows the history of the client merged into it,
 /// but not of the clients merged into that one before: after C → B and then B → A, C's
 /// history is gone from A's timeline (the lookup follows one merge, not the chain).
 #[test]

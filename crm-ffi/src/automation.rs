@@ -83,7 +83,8 @@ pub unsafe extern "C" fn crm_automation_rule_delete(
 
 /// Runs every active rule as of `now` (RFC 3339, the host's clock) and creates the tasks that
 /// are due, in one transaction, then writes what it did to `*out_json`:
-/// `{"created":[[1,2],[3,1]],"total":3}` (pairs of rule id and tasks created). Idempotent:
+/// `{"created":[{"rule_id":1,"tasks":2},{"rule_id":3,"tasks":1}],"total":3}` (tasks created
+/// per rule). Idempotent:
 /// each occasion of a rule acts once, so a second run creates nothing new. System context only
 /// (hosts call it from their own timer; CRM_STATUS_PERMISSION_DENIED for a user context).
 #[no_mangle]

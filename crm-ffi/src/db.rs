@@ -1,15 +1,23 @@
 //! `crm_db`: one open database, and the library's version functions.
 //!
 //! The handle owns an `Arc<Shared>`; contexts and cursors hold clones of it. `crm_db_close`
-//! empties the `RwLock<Option<Crm>>` inside (waiting for calls in flight on other threads), so a
-//! context or cursor used afterwards gets `CRM_STATUS_DB_CLOSED` rather than a dangling pointer.
+//! empties the `RwLock<Option<Arc<Crm>>>` inside (waiting for calls in flight on other threads),
+//! so a context or cursor used afterwards gets `CRM_STATUS_DB_CLOSED` rather than a dangling
+//! pointer.
+//!
+//! The engine is behind an `Arc` because a plugin host (`crm_plugins`, [`crate::plugins`]) shares
+//! it with its delivery threads. `Shared` keeps a weak list of the hosts opened on it, and
+//! `crm_db_close` shuts each of them down (plugins disabled, delivery threads stopped, the host's
+//! references to the engine dropped) before it drops its own reference: closing the database
+//! really closes it, whatever plugin hosts are still open.
 
 use crate::error::{crm_status, FfiError};
 use crate::handle::{self, Kind};
+use crate::plugins::HostInner;
 use crate::strings::{arg_opt_str, arg_str, parse_json, to_c_string, Out};
 use crm_core::{Crm, OpenOptions};
 use std::ffi::{c_char, CString};
-use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
 
 /// An open CRM database (one SQLite file). Open it with `crm_db_open`, close it with
 /// `crm_db_close`. Thread-safe: share one handle between all threads of the process.
@@ -19,7 +27,9 @@ pub struct crm_db {
 
 /// The database as seen by every handle derived from it.
 pub struct Shared {
-    crm: RwLock<Option<Crm>>,
+    crm: RwLock<Option<Arc<Crm>>>,
+    /// The plugin hosts opened on this database, shut down by [`Shared::close`].
+    hosts: Mutex<Vec<Weak<HostInner>>>,
 }
 
 impl Shared {
@@ -35,13 +45,42 @@ impl Shared {
         f(crm).map_err(FfiError::Core)
     }
 
-    /// Closes the database: waits for calls in flight, then drops the engine.
+    /// Makes a plugin host on the open database (or fails with `CRM_STATUS_DB_CLOSED`) and
+    /// records it, so that [`Shared::close`] shuts it down. The host is made and recorded under
+    /// the read lock that `close` takes for writing first: a host is either recorded before
+    /// `close` looks at the list, or sees the database closed.
+    pub(crate) fn open_host(
+        &self,
+        make: impl FnOnce(Arc<Crm>) -> Result<Arc<HostInner>, FfiError>,
+    ) -> Result<Arc<HostInner>, FfiError> {
+        let guard = self.crm.read().unwrap_or_else(PoisonError::into_inner);
+        let crm = guard.as_ref().ok_or_else(|| {
+            FfiError::new(
+                crm_status::CRM_STATUS_DB_CLOSED,
+                "the database of this handle has been closed with crm_db_close",
+            )
+        })?;
+        let host = make(crm.clone())?;
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        // Hosts closed with crm_plugins_close are dead weak references by now: forget them.
+        hosts.retain(|h| h.strong_count() > 0);
+        hosts.push(Arc::downgrade(&host));
+        Ok(host)
+    }
+
+    /// Closes the database: waits for calls in flight, shuts down the plugin hosts opened on
+    /// it (waiting for their calls in flight), then drops the engine.
     fn close(&self) {
+        // First, so that no new context call or plugin host can start.
         let crm = self
             .crm
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let hosts = std::mem::take(&mut *self.hosts.lock().unwrap_or_else(PoisonError::into_inner));
+        for host in hosts.iter().filter_map(Weak::upgrade) {
+            host.shut_down();
+        }
         drop(crm);
     }
 }
@@ -86,7 +125,8 @@ pub unsafe extern "C" fn crm_db_open(
         }
         let crm = Crm::open_with(path, options)?;
         let shared = Arc::new(Shared {
-            crm: RwLock::new(Some(crm)),
+            crm: RwLock::new(Some(Arc::new(crm))),
+            hosts: Mutex::new(Vec::new()),
         });
         unsafe { out.write(handle::register(crm_db { shared }, Kind::Db)) };
         Ok(())
@@ -95,11 +135,14 @@ pub unsafe extern "C" fn crm_db_open(
 
 /// Closes a database handle and frees it. NULL is ignored.
 ///
-/// Safe to call from any thread and in any order with the contexts and cursors made from it:
-/// they stay valid to free, and every other call on them then fails with CRM_STATUS_DB_CLOSED.
-/// Calls running on other threads with this database finish first (this function waits for
-/// them). Do not use `db` afterwards; a closed handle passed again is detected where possible
-/// (CRM_STATUS_INVALID_HANDLE in `crm_last_error_code()`, nothing else happens).
+/// Safe to call from any thread and in any order with the contexts, cursors and plugin hosts
+/// made from it: they stay valid to free, and every other call on them then fails with
+/// CRM_STATUS_DB_CLOSED. Calls running on other threads with this database finish first (this
+/// function waits for them). Plugin hosts opened on it with `crm_plugins_open` are shut down
+/// here: every plugin is disabled (delivery threads stopped, instances destroyed, runner
+/// processes ended) before the file is closed. Do not use `db` afterwards; a closed handle
+/// passed again is detected where possible (CRM_STATUS_INVALID_HANDLE in
+/// `crm_last_error_code()`, nothing else happens).
 #[no_mangle]
 pub unsafe extern "C" fn crm_db_close(db: *mut crm_db) {
     ffi_boundary!(on_panic = (), {

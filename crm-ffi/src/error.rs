@@ -1,19 +1,22 @@
 //! Status codes and the thread-local last error.
 //!
-//! Codes 1–12 are the numbers of `CrmError::code()`; codes from 100 up are the C layer's own
+//! Codes 1–12 are the numbers of `CrmError::code()`, codes 60–71 those of
+//! `crm_plugins::PluginError::code()` (since ABI 1.2); codes from 100 up are the C layer's own
 //! (bad arguments, handles, panics). The message of the last failed call on a thread is kept in
 //! a thread-local buffer that is reused, so recording an error allocates nothing once warm.
 
 use crm_core::CrmError;
+use crm_plugins::PluginError;
 use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::c_char;
 use std::fmt::{self, Write as _};
 
 /// The result of every fallible function. `CRM_STATUS_OK` (0) is success; anything else is a
-/// failure whose details are in `crm_last_error_message()`. Codes 1-99 come from the engine,
-/// codes from 100 up from the C layer. New codes may be added in a minor ABI version, so treat
-/// an unknown code as a generic failure.
+/// failure whose details are in `crm_last_error_message()`. Codes 1-99 come from the engine
+/// (1-12 from the CRM itself, 60-71 from the plugin host), codes from 100 up from the C layer.
+/// New codes may be added in a minor ABI version, so treat an unknown code as a generic
+/// failure.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum crm_status {
@@ -50,6 +53,48 @@ pub enum crm_status {
     /// already exists where a new file is required, no permission, disk full, ...); the message
     /// names the path and the operating system's complaint. Since ABI 1.1.
     CRM_STATUS_IO = 12,
+    /// Plugins: the plugin host was opened without a `plugin_dir`, so plugin loading is off:
+    /// nothing can be listed or enabled. Since ABI 1.2.
+    CRM_STATUS_PLUGIN_DISABLED = 60,
+    /// Plugins: there is no plugin of that id in the plugin directory (no sub-directory of that
+    /// name, or an id that is not a plain directory name). Since ABI 1.2.
+    CRM_STATUS_PLUGIN_NOT_FOUND = 61,
+    /// Plugins: the plugin's manifest (`crm-plugin.toml`) is missing, unreadable or invalid
+    /// (unknown key or capability, wrong id, bad version); the message names the file. Nothing
+    /// was loaded. Since ABI 1.2.
+    CRM_STATUS_PLUGIN_MANIFEST = 62,
+    /// Plugins: the library's SHA-256 differs from the one in the manifest (the file was
+    /// replaced or damaged). Nothing was loaded. Since ABI 1.2.
+    CRM_STATUS_PLUGIN_CHECKSUM = 63,
+    /// Plugins: the library cannot be used with this host: it does not export
+    /// `crm_plugin_entry_v1`, it was built for another plugin ABI major version or a newer
+    /// minor, its table is smaller than it claims, or it does not load. Since ABI 1.2.
+    CRM_STATUS_PLUGIN_ABI = 64,
+    /// Plugins: the plugin is already enabled in this host. Since ABI 1.2.
+    CRM_STATUS_PLUGIN_ALREADY_ENABLED = 65,
+    /// Plugins: the plugin is not enabled in this host (never enabled, or disabled). Since
+    /// ABI 1.2.
+    CRM_STATUS_PLUGIN_NOT_ENABLED = 66,
+    /// Plugins: the plugin's `create` refused to start (for example its configuration is
+    /// wrong); the message gives its status and its own message. Since ABI 1.2.
+    CRM_STATUS_PLUGIN_CREATE = 67,
+    /// Plugins: the plugin answered a call with a failure; the message gives the plugin's status
+    /// as a lower-case name (`unknown_method`, `bad_request`, `denied`, `crm_error`, `retry`,
+    /// `panic`, ... for CRM_PLUGIN_UNKNOWN_METHOD and the rest) and its own message, e.g.
+    /// `plugin "hello", method "nope": unknown_method: hello: unknown method "nope"`. The
+    /// plugin stays enabled. Since ABI 1.2.
+    CRM_STATUS_PLUGIN_CALL = 68,
+    /// Plugins: the runner process of an out-of-process plugin died (crashed, was killed) or did
+    /// not answer in time; the next call starts a new one. Since ABI 1.2.
+    CRM_STATUS_PLUGIN_CRASHED = 69,
+    /// Plugins: an option given by the host application is invalid: a missing `user_id` for a
+    /// plugin that reads CRM data or events, a `config` that is not an object, a method name
+    /// reserved for the host (`crm.*`), a `batch_size` out of range, ... The message names it.
+    /// Since ABI 1.2.
+    CRM_STATUS_PLUGIN_INVALID = 70,
+    /// Plugins: a file or directory of the plugin host could not be read (the plugin directory,
+    /// a library), or a process or thread could not be started. Since ABI 1.2.
+    CRM_STATUS_PLUGIN_IO = 71,
     /// A pointer argument that must not be NULL was NULL; the message names it.
     CRM_STATUS_NULL_ARGUMENT = 100,
     /// A string argument is not valid UTF-8; the message names it and the byte offset.
@@ -94,6 +139,29 @@ impl crm_status {
         }
     }
 
+    /// The status for a plugin host error, by its stable code (60–71; the engine's own codes
+    /// for a refused bookkeeping call).
+    pub fn from_plugin(e: &PluginError) -> crm_status {
+        match e {
+            PluginError::Crm(core) => crm_status::from_core(core),
+            _ => match e.code() {
+                60 => CRM_STATUS_PLUGIN_DISABLED,
+                61 => CRM_STATUS_PLUGIN_NOT_FOUND,
+                62 => CRM_STATUS_PLUGIN_MANIFEST,
+                63 => CRM_STATUS_PLUGIN_CHECKSUM,
+                64 => CRM_STATUS_PLUGIN_ABI,
+                65 => CRM_STATUS_PLUGIN_ALREADY_ENABLED,
+                66 => CRM_STATUS_PLUGIN_NOT_ENABLED,
+                67 => CRM_STATUS_PLUGIN_CREATE,
+                68 => CRM_STATUS_PLUGIN_CALL,
+                69 => CRM_STATUS_PLUGIN_CRASHED,
+                70 => CRM_STATUS_PLUGIN_INVALID,
+                71 => CRM_STATUS_PLUGIN_IO,
+                _ => CRM_STATUS_ERROR,
+            },
+        }
+    }
+
     /// The constant's name as a static C string.
     fn name(code: i32) -> &'static std::ffi::CStr {
         match code {
@@ -110,6 +178,18 @@ impl crm_status {
             10 => c"CRM_STATUS_CORRUPT",
             11 => c"CRM_STATUS_CANCELLED",
             12 => c"CRM_STATUS_IO",
+            60 => c"CRM_STATUS_PLUGIN_DISABLED",
+            61 => c"CRM_STATUS_PLUGIN_NOT_FOUND",
+            62 => c"CRM_STATUS_PLUGIN_MANIFEST",
+            63 => c"CRM_STATUS_PLUGIN_CHECKSUM",
+            64 => c"CRM_STATUS_PLUGIN_ABI",
+            65 => c"CRM_STATUS_PLUGIN_ALREADY_ENABLED",
+            66 => c"CRM_STATUS_PLUGIN_NOT_ENABLED",
+            67 => c"CRM_STATUS_PLUGIN_CREATE",
+            68 => c"CRM_STATUS_PLUGIN_CALL",
+            69 => c"CRM_STATUS_PLUGIN_CRASHED",
+            70 => c"CRM_STATUS_PLUGIN_INVALID",
+            71 => c"CRM_STATUS_PLUGIN_IO",
             100 => c"CRM_STATUS_NULL_ARGUMENT",
             101 => c"CRM_STATUS_INVALID_UTF8",
             102 => c"CRM_STATUS_MALFORMED_JSON",
@@ -179,6 +259,15 @@ impl fmt::Display for FfiError {
 impl From<CrmError> for FfiError {
     fn from(e: CrmError) -> Self {
         FfiError::Core(e)
+    }
+}
+
+impl From<PluginError> for FfiError {
+    fn from(e: PluginError) -> Self {
+        match e {
+            PluginError::Crm(core) => FfiError::Core(core),
+            other => FfiError::Other(crm_status::from_plugin(&other), other.to_string()),
+        }
     }
 }
 
@@ -318,5 +407,69 @@ mod tests {
         }
         assert_eq!(crm_status::name(11), c"CRM_STATUS_CANCELLED");
         assert_eq!(crm_status::name(12), c"CRM_STATUS_IO");
+    }
+
+    #[test]
+    fn every_plugin_code_has_its_own_status_and_name() {
+        use crm_plugins::CallError;
+        let samples = [
+            PluginError::Disabled,
+            PluginError::NotFound("x".into()),
+            PluginError::Manifest {
+                id: "x".into(),
+                path: "p".into(),
+                message: "m".into(),
+            },
+            PluginError::Checksum {
+                id: "x".into(),
+                library: "l".into(),
+                expected: "a".into(),
+                actual: "b".into(),
+            },
+            PluginError::Abi {
+                id: "x".into(),
+                message: "m".into(),
+            },
+            PluginError::AlreadyEnabled("x".into()),
+            PluginError::NotEnabled("x".into()),
+            PluginError::Create {
+                id: "x".into(),
+                error: CallError::new("no"),
+            },
+            PluginError::Call {
+                id: "x".into(),
+                method: "m".into(),
+                error: CallError::new("no"),
+            },
+            PluginError::Crashed {
+                id: "x".into(),
+                message: "m".into(),
+            },
+            PluginError::Invalid {
+                field: "f".into(),
+                message: "m".into(),
+            },
+            PluginError::Io {
+                path: "p".into(),
+                message: "m".into(),
+            },
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &samples {
+            let status = crm_status::from_plugin(e);
+            assert_eq!(status as i32, e.code(), "{e}");
+            assert!(seen.insert(status as i32));
+            let name = crm_status::name(status as i32).to_str().unwrap();
+            assert_eq!(
+                name,
+                format!("CRM_STATUS_PLUGIN_{}", e.kind().to_uppercase()),
+                "{e}"
+            );
+            let ffi = FfiError::from(PluginError::NotEnabled("y".into()));
+            assert_eq!(ffi.status(), crm_status::CRM_STATUS_PLUGIN_NOT_ENABLED);
+        }
+        assert_eq!(seen.len(), 12);
+        let core = FfiError::from(PluginError::Crm(CrmError::InactiveUser(3)));
+        assert_eq!(core.status(), crm_status::CRM_STATUS_INACTIVE_USER);
     }
 }

@@ -19,8 +19,8 @@ use std::ffi::c_char;
 /// per stage now],"summary":{"from","to","created","won","lost","win_rate",
 /// "average_cycle_days"},"previous":{the range before, same length},"won_by_period",
 /// "lost_by_period","forecast":[weighted open amounts by expected close period],"conversion",
-/// "stage_times","by_manager","by_department","lost_reasons":[["price",3]],"cohorts",
-/// "activity","missing_rates":["USD"]}`. Figures are `{"count":3,"amounts":[{"amount_minor":
+/// "stage_times","by_manager","by_department","lost_reasons":[{"reason":"price","count":3}],
+/// "cohorts","activity","missing_rates":["USD"]}`. Figures are `{"count":3,"amounts":[{"amount_minor":
 /// 120000,"currency":"EUR"}],"converted":null}`: one amount per currency, never summed across
 /// currencies; `converted` is the total in the reporting currency when every rate was known.
 /// Rates and averages are JSON numbers or null.

@@ -24,6 +24,8 @@ pub enum Kind {
     Ctx,
     /// `crm_cursor`
     Cursor,
+    /// `crm_plugins`
+    Plugins,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
             Kind::Db => "crm_db",
             Kind::Ctx => "crm_ctx",
             Kind::Cursor => "crm_cursor",
+            Kind::Plugins => "crm_plugins",
         }
     }
 }

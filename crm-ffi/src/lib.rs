@@ -7,8 +7,8 @@
 //!
 //! The rule book (docs/c-api.md, DESIGN.md §5), as implemented here:
 //!
-//! - Names: `crm_<object>_<verb>`; opaque handles `crm_db`, `crm_ctx`, `crm_cursor`; constants
-//!   `CRM_*`. Object first, inputs next, outputs last as `out_*`.
+//! - Names: `crm_<object>_<verb>`; opaque handles `crm_db`, `crm_ctx`, `crm_cursor`,
+//!   `crm_plugins`; constants `CRM_*`. Object first, inputs next, outputs last as `out_*`.
 //! - Every fallible function returns [`crm_status`]; outputs are written only on success; the
 //!   detail of the last failure on a thread is in
 //!   [`crm_last_error_message`](error::crm_last_error_message) /
@@ -24,7 +24,8 @@
 //! (departments, users, roles, forbids), [`access`], [`audit`]; since ABI 1.1 also
 //! [`pipeline`], [`deal`], [`activity`], [`timeline`], [`funnel`], [`settings`] (report time
 //! zone, exchange rates), [`automation`], [`transfer`] (import and export), [`merge`],
-//! [`backup`] and [`outbox`]. The plumbing is in [`panic`], [`error`], [`strings`], [`handle`]
+//! [`backup`] and [`outbox`]; since ABI 1.2 [`plugins`] (the plugin host: list, enable,
+//! disable, call, delivery status). The plumbing is in [`panic`], [`error`], [`strings`], [`handle`]
 //! and [`progress`] (the progress callback).
 #![allow(non_camel_case_types)]
 // The safety contract of every exported function is the same and is stated once, at the top of
@@ -85,6 +86,8 @@ pub mod backup;
 
 pub mod outbox;
 
+pub mod plugins;
+
 pub mod enums;
 pub mod handle;
 #[cfg(feature = "testing")]
@@ -102,7 +105,10 @@ pub const CRM_ABI_VERSION_MAJOR: u32 = 1;
 /// 1.1 added pipelines, deals, activities, the client timeline, funnel reports, settings,
 /// automation rules, import and export, merging clients, backups, the outbox,
 /// `CRM_STATUS_CANCELLED`, `CRM_STATUS_IO`, `CRM_ENTITY_DEAL` and `CRM_ENTITY_ACTIVITY`.
-pub const CRM_ABI_VERSION_MINOR: u32 = 1;
+///
+/// 1.2 added the plugin host (`crm_plugins` and its functions) and the status codes
+/// `CRM_STATUS_PLUGIN_DISABLED` (60) to `CRM_STATUS_PLUGIN_IO` (71).
+pub const CRM_ABI_VERSION_MINOR: u32 = 2;
 
 /// "No id": pass it where an optional id is expected, e.g. as the new parent of
 /// `crm_department_move` to make the department a root. Real ids are always >= 1.

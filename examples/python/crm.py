@@ -2,9 +2,13 @@
 
 It declares the C signatures, turns every non-OK ``crm_status`` into a Python exception
 (``CrmError`` and one subclass per status), frees every string the library returns, and
-exchanges records as Python dicts (JSON underneath). Handles become ``Database``, ``Context``
-and ``Cursor`` objects that close themselves (``with`` blocks, or when garbage-collected — the
-C API allows its destructors on any thread, in any order).
+exchanges records as Python dicts (JSON underneath). Handles become ``Database``, ``Context``,
+``Cursor`` and ``PluginHost`` objects that close themselves (``with`` blocks, or when
+garbage-collected — the C API allows its destructors on any thread, in any order).
+
+Plugins (ABI 1.2): ``db.plugins(plugin_dir=...)`` opens the plugin host of a database
+(``crm_plugins``); ``list``, ``enable``, ``call``, ``status``, ``disable`` and friends map one to
+one onto the C functions, and its failures are ``PluginError`` subclasses.
 
 Finding the library: ``$CRM_LIBRARY`` if set, else ``libcrm.so`` (``.dylib``/``.dll``) under the
 repository's ``target/release`` or ``target/debug``, else the system's loader path.
@@ -34,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
 
 ABI_MAJOR = 1  # CRM_ABI_VERSION_MAJOR this wrapper was written for
-ABI_MINOR = 1  # CRM_ABI_VERSION_MINOR it needs at least (pipelines, deals, reports, ...)
+ABI_MINOR = 2  # CRM_ABI_VERSION_MINOR it needs at least (1.1: deals, reports...; 1.2: plugins)
 
 # CRM_ACTION_* and CRM_ENTITY_* (include/crm.h)
 ACTION_READ, ACTION_CREATE, ACTION_UPDATE, ACTION_DELETE = 1, 2, 3, 4
@@ -71,11 +75,29 @@ class InvalidHandle(CrmError): pass            # 104
 class DatabaseClosed(CrmError): pass           # 105
 class InternalError(CrmError): pass            # 1, 107 (a panic inside the library)
 
+
+class PluginError(CrmError): pass              # 60-71: the plugin host (ABI 1.2)
+class PluginsDisabled(PluginError): pass       # 60: the host has no plugin_dir
+class PluginNotFound(PluginError): pass        # 61: no such plugin in the plugin directory
+class PluginManifestError(PluginError): pass   # 62: missing or invalid crm-plugin.toml
+class PluginChecksumError(PluginError): pass   # 63: the library's sha256 is not the manifest's
+class PluginAbiError(PluginError): pass        # 64: no entry symbol, other ABI, does not load
+class PluginAlreadyEnabled(PluginError): pass  # 65
+class PluginNotEnabled(PluginError): pass      # 66
+class PluginCreateError(PluginError): pass     # 67: the plugin's create failed
+class PluginCallError(PluginError): pass       # 68: the plugin answered a call with a failure
+class PluginCrashed(PluginError): pass         # 69: its runner process died or timed out
+class PluginInvalidOption(PluginError): pass   # 70: e.g. no user_id, a reserved method name
+class PluginIOError(PluginError): pass         # 71: the plugin directory or a library unreadable
+
 _EXCEPTIONS = {
     2: ValidationError, 3: NotFound, 4: PermissionDenied, 5: Conflict, 6: ConstraintViolation,
     7: InactiveUser, 8: SchemaTooNew, 9: StorageError, 10: CorruptData, 11: Cancelled, 12: FileError,
     100: BadArgument, 101: BadArgument, 102: BadArgument, 103: BadArgument, 106: BadArgument,
     104: InvalidHandle, 105: DatabaseClosed, 1: InternalError, 107: InternalError,
+    60: PluginsDisabled, 61: PluginNotFound, 62: PluginManifestError, 63: PluginChecksumError,
+    64: PluginAbiError, 65: PluginAlreadyEnabled, 66: PluginNotEnabled, 67: PluginCreateError,
+    68: PluginCallError, 69: PluginCrashed, 70: PluginInvalidOption, 71: PluginIOError,
 }
 
 
@@ -206,6 +228,18 @@ _declare("crm_outbox_acked", _H, c_char_p, POINTER(c_int64))
 _declare("crm_outbox_ack", _H, c_char_p, c_int64, POINTER(c_int64))
 _declare("crm_outbox_prune", _H, POINTER(c_uint64))
 
+# ---- ABI 1.2: the plugin host ----
+_declare("crm_plugins_open", _H, c_char_p, POINTER(_H))
+_declare("crm_plugins_close", _H, restype=None)
+for _name in ("crm_plugins_list", "crm_plugins_statuses"):
+    _declare(_name, _H, _OUT_STR)
+for _name in ("crm_plugins_status", "crm_plugins_take_emitted"):
+    _declare(_name, _H, c_char_p, _OUT_STR)
+_declare("crm_plugins_enable", _H, c_char_p, c_char_p, _OUT_STR)
+_declare("crm_plugins_disable", _H, c_char_p)
+_declare("crm_plugins_call", _H, c_char_p, c_char_p, c_char_p, _OUT_STR)
+_declare("crm_plugins_notify", _H)
+
 if _lib.crm_abi_version() >> 16 != ABI_MAJOR:
     raise ImportError(f"libcrm ABI {_lib.crm_abi_version() >> 16}.x; this wrapper needs {ABI_MAJOR}.x")
 if _lib.crm_abi_version() & 0xFFFF < ABI_MINOR:
@@ -331,6 +365,65 @@ class Database(_Handle):
         h = c_void_p()
         _check(_lib.crm_ctx_new_user(self._h, user_id, byref(h)))
         return Context(h, self)
+
+    def plugins(self, **config: Any) -> "PluginHost":
+        """The plugin host of this database (ABI 1.2). Options: plugin_dir (without it loading
+        is off), runner, poll_interval_ms, batch_size, retry_initial_ms, retry_max_ms,
+        call_timeout_ms, stop_timeout_ms, log_lines, emitted_capacity."""
+        return PluginHost(self, **config)
+
+
+class PluginHost(_Handle):
+    """The plugin host of one database (crm_plugins, ABI 1.2). Thread-safe. Closing it (or its
+    database) disables every plugin it enabled."""
+
+    _free = _lib.crm_plugins_close
+
+    def __init__(self, db: Database, **config: Any):
+        h = c_void_p()
+        cfg = {k: str(v) if isinstance(v, Path) else v for k, v in config.items()}
+        _check(_lib.crm_plugins_open(db._h, _enc(cfg) if cfg else None, byref(h)))
+        super().__init__(h)
+        self._db = db  # keep the database object alive at least as long
+
+    def list(self) -> list:
+        """Every installed plugin, checked without running its code: [{"id", "dir", "manifest",
+        "valid", "error", "enabled"}]."""
+        return _call_json(_lib.crm_plugins_list, self._h)
+
+    def enable(self, plugin_id: str, user_id: Optional[int] = None, config: Optional[dict] = None,
+               mode: Optional[str] = None, start_at_head: Optional[bool] = None) -> dict:
+        """Enables a plugin acting as CRM user `user_id`; mode "in_process" (default) or
+        "out_of_process". Returns its status."""
+        options: dict = {}
+        for key, value in (("user_id", user_id), ("config", config), ("mode", mode),
+                           ("start_at_head", start_at_head)):
+            if value is not None:
+                options[key] = value
+        return _call_json(_lib.crm_plugins_enable, self._h, plugin_id.encode("utf-8"),
+                          _enc(options))
+
+    def disable(self, plugin_id: str) -> None:
+        _check(_lib.crm_plugins_disable(self._h, plugin_id.encode("utf-8")))
+
+    def call(self, plugin_id: str, method: str, input: Any = None) -> Any:
+        """Calls a method of an enabled plugin: JSON in (default {}), JSON out."""
+        return _call_json(_lib.crm_plugins_call, self._h, plugin_id.encode("utf-8"),
+                          method.encode("utf-8"), _enc({} if input is None else input))
+
+    def status(self, plugin_id: str) -> dict:
+        """Running state, event delivery (cursor, head, delivered, failures...), recent log."""
+        return _call_json(_lib.crm_plugins_status, self._h, plugin_id.encode("utf-8"))
+
+    def statuses(self) -> list:
+        return _call_json(_lib.crm_plugins_statuses, self._h)
+
+    def take_emitted(self, plugin_id: str) -> list:
+        return _call_json(_lib.crm_plugins_take_emitted, self._h, plugin_id.encode("utf-8"))
+
+    def notify(self) -> None:
+        """Wakes the delivery threads to look for new events now."""
+        _check(_lib.crm_plugins_notify(self._h))
 
 
 class Cursor(_Handle):

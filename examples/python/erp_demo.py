@@ -4,12 +4,15 @@ Run from the repository root after `cargo build -p crm-ffi`:
 
     python3 examples/python/erp_demo.py [DB_PATH]
 
-Set CRM_LIBRARY to use a libcrm other than target/{release,debug}/libcrm.so.
+Set CRM_LIBRARY to use a libcrm other than target/{release,debug}/libcrm.so. Set
+CRM_PLUGIN_DIR to a plugin directory holding the hello connector (examples/plugins/hello, installed
+with `crm-plugin-runner package`) to see it called and fed events through the plugin host.
 """
 
 import os
 import sys
 import tempfile
+import time
 from datetime import date
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -120,6 +123,17 @@ def main() -> int:
             assert svg.lstrip().startswith("<svg") or "<svg" in svg[:200], svg[:200]
             print(f"funnel chart: {len(svg)} bytes of SVG")
 
+        # Connectors (ABI 1.2): without a plugin directory, loading is off.
+        with db.plugins() as off:
+            try:
+                off.list()
+                raise AssertionError("a host without plugin_dir listed plugins")
+            except crm.PluginsDisabled as e:
+                print(f"plugins off: {e.name}")
+        plugin_dir = os.environ.get("CRM_PLUGIN_DIR")
+        if plugin_dir:
+            run_hello(db, plugin_dir, maria["id"])
+
         # Hand the clients to the accounting system as CSV (written whole or not at all).
         with tempfile.TemporaryDirectory() as tmp:
             n = admin.export_file({"records": "clients"}, os.path.join(tmp, "clients.csv"))
@@ -128,6 +142,34 @@ def main() -> int:
         report = admin.verify_audit()
         print("audit log:", report)
         return 0 if report["ok"] else 1
+
+
+def run_hello(db: "crm.Database", plugin_dir: str, user_id: int) -> None:
+    """The hello connector acting as `user_id`: a call, its CRM identity, the client.create
+    events of the outbox delivered to it, a refused call, then disabled."""
+    with db.plugins(plugin_dir=plugin_dir, poll_interval_ms=20) as plugins:
+        listed = {p["id"]: p for p in plugins.list()}
+        assert listed["hello"]["valid"], listed["hello"]
+        status = plugins.enable("hello", user_id=user_id)
+        print(f"plugin {status['name']} {status['version']} enabled ({status['mode']})")
+        print("hello says:", plugins.call("hello", "hello")["greeting"])
+        assert plugins.call("hello", "whoami") == {"user_id": user_id}
+        try:
+            plugins.call("hello", "no_such_method")
+            raise AssertionError("an unknown method succeeded")
+        except crm.PluginCallError as e:
+            print(f"refused: {e.name}: {e.message}")
+        deadline = time.monotonic() + 30
+        while True:
+            plugins.notify()
+            delivery = plugins.status("hello")["delivery"]
+            if delivery["cursor"] >= delivery["head"] > 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        seen = plugins.call("hello", "events_seen")["events"]
+        assert seen >= 1 and delivery["failures"] == 0, delivery
+        print(f"hello received {seen} client.create events (cursor {delivery['cursor']})")
+        plugins.disable("hello")
 
 
 if __name__ == "__main__":

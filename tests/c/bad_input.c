@@ -10,10 +10,15 @@
  * rates, files that cannot be read or written, and progress callbacks that cancel: an
  * all-or-nothing import then writes nothing, and an export or a backup leaves no file.
  *
+ * The plugin host of ABI 1.2 (crm_plugins): NULL for every pointer argument, invalid UTF-8, bad
+ * configuration and options JSON, an unknown plugin, handles closed or of the wrong type, and a
+ * host used after its database was closed. (tests/c/plugins.c loads a real plugin.)
+ *
  * Usage: bad_input SCRATCH_DIR
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include "test_util.h"
 
@@ -28,6 +33,7 @@ static char *o = SENTINEL;
 static crm_db *o_db = (crm_db *)&sentinel_byte;
 static crm_ctx *o_ctx = (crm_ctx *)&sentinel_byte;
 static crm_cursor *o_cur = (crm_cursor *)&sentinel_byte;
+static crm_plugins *o_plugins = (crm_plugins *)&sentinel_byte;
 static int64_t o_i64 = 777;
 static uint64_t o_u64 = 777;
 static int32_t o_i32 = 777;
@@ -36,7 +42,8 @@ static size_t o_len = 777;
 static void outputs_untouched(const char *where) {
     t_checks++;
     if (o != SENTINEL || o_db != (crm_db *)&sentinel_byte || o_ctx != (crm_ctx *)&sentinel_byte ||
-        o_cur != (crm_cursor *)&sentinel_byte || o_i64 != 777 || o_u64 != 777 || o_i32 != 777 ||
+        o_cur != (crm_cursor *)&sentinel_byte || o_plugins != (crm_plugins *)&sentinel_byte ||
+        o_i64 != 777 || o_u64 != 777 || o_i32 != 777 ||
         o_len != 777)
         T_FAIL("a failing call wrote an output (%s)", where);
 }
@@ -854,6 +861,150 @@ static void closed_1_1(const char *dir) {
     outputs_untouched("closed (ABI 1.1)");
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* ABI 1.2: the plugin host                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+static void plugins_1_2(const char *dir, crm_db *db, crm_ctx *c) {
+    crm_plugins *p = NULL, *off = NULL;
+    crm_db *db2 = NULL;
+    crm_ctx *c2 = NULL;
+    char cfg[4200], empty[4096];
+    char *ok = NULL;
+    int on_stack = 0;
+    const char *bad_utf8 = "h\xffllo";
+
+    /* An empty plugin directory: listing works, every id is unknown. */
+    snprintf(empty, sizeof empty, "%s", db_path(dir, "plugins-empty"));
+    EXPECT(mkdir(empty, 0700) == 0);
+    snprintf(cfg, sizeof cfg, "{\"plugin_dir\":\"%s\"}", empty);
+    CHECK_OK(crm_plugins_open(db, cfg, &p));
+    CHECK_OK(crm_plugins_open(db, NULL, &off));
+
+    NULL_ARG("db", crm_plugins_open(NULL, NULL, &o_plugins));
+    NULL_ARG("out_plugins", crm_plugins_open(db, NULL, NULL));
+    NULL_ARG("plugins", crm_plugins_list(NULL, &o));
+    NULL_ARG("out_json", crm_plugins_list(p, NULL));
+    NULL_ARG("plugins", crm_plugins_enable(NULL, "hello", NULL, &o));
+    NULL_ARG("id", crm_plugins_enable(p, NULL, NULL, &o));
+    NULL_ARG("out_status_json", crm_plugins_enable(p, "hello", NULL, NULL));
+    NULL_ARG("plugins", crm_plugins_disable(NULL, "hello"));
+    NULL_ARG("id", crm_plugins_disable(p, NULL));
+    NULL_ARG("plugins", crm_plugins_call(NULL, "hello", "hello", "{}", &o));
+    NULL_ARG("id", crm_plugins_call(p, NULL, "hello", "{}", &o));
+    NULL_ARG("method", crm_plugins_call(p, "hello", NULL, "{}", &o));
+    NULL_ARG("input_json", crm_plugins_call(p, "hello", "hello", NULL, &o));
+    NULL_ARG("out_json", crm_plugins_call(p, "hello", "hello", "{}", NULL));
+    NULL_ARG("plugins", crm_plugins_status(NULL, "hello", &o));
+    NULL_ARG("id", crm_plugins_status(p, NULL, &o));
+    NULL_ARG("out_json", crm_plugins_status(p, "hello", NULL));
+    NULL_ARG("plugins", crm_plugins_statuses(NULL, &o));
+    NULL_ARG("out_json", crm_plugins_statuses(p, NULL));
+    NULL_ARG("plugins", crm_plugins_take_emitted(NULL, "hello", &o));
+    NULL_ARG("id", crm_plugins_take_emitted(p, NULL, &o));
+    NULL_ARG("out_json", crm_plugins_take_emitted(p, "hello", NULL));
+    NULL_ARG("plugins", crm_plugins_notify(NULL));
+    crm_plugins_close(NULL); /* ignored */
+
+    /* Bad strings and JSON. */
+    EXPECT_FAIL(CRM_STATUS_INVALID_UTF8, "`config_json`", crm_plugins_open(db, bad_utf8, &o_plugins));
+    EXPECT_FAIL(CRM_STATUS_MALFORMED_JSON, "`config_json` is not valid JSON",
+                crm_plugins_open(db, "{\"plugin_dir\":", &o_plugins));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "expected an object", crm_plugins_open(db, "[]", &o_plugins));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at the top level", crm_plugins_open(db, "null", &o_plugins));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "`poll_interval_ms`",
+                crm_plugins_open(db, "{\"poll_interval_ms\":-1}", &o_plugins));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_INVALID, "batch_size",
+                crm_plugins_open(db, "{\"batch_size\":10001}", &o_plugins));
+    EXPECT_FAIL(CRM_STATUS_INVALID_UTF8, "`id`", crm_plugins_enable(p, bad_utf8, NULL, &o));
+    EXPECT_FAIL(CRM_STATUS_INVALID_UTF8, "`options_json`", crm_plugins_enable(p, "hello", bad_utf8, &o));
+    EXPECT_FAIL(CRM_STATUS_MALFORMED_JSON, "`options_json`", crm_plugins_enable(p, "hello", "{", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "`user_id`",
+                crm_plugins_enable(p, "hello", "{\"user_id\":\"seven\"}", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "expected an object", crm_plugins_enable(p, "hello", " []", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "at the top level", crm_plugins_enable(p, "hello", "7", &o));
+    EXPECT_FAIL(CRM_STATUS_JSON_SHAPE, "unknown field",
+                crm_plugins_enable(p, "hello", "{\"users\":[1]}", &o));
+    EXPECT_FAIL(CRM_STATUS_INVALID_UTF8, "`id`", crm_plugins_disable(p, bad_utf8));
+    EXPECT_FAIL(CRM_STATUS_INVALID_UTF8, "`method`", crm_plugins_call(p, "hello", bad_utf8, "{}", &o));
+    EXPECT_FAIL(CRM_STATUS_INVALID_UTF8, "`input_json`", crm_plugins_call(p, "hello", "m", bad_utf8, &o));
+    EXPECT_FAIL(CRM_STATUS_MALFORMED_JSON, "`input_json`", crm_plugins_call(p, "hello", "m", "{} x", &o));
+    EXPECT_FAIL(CRM_STATUS_INVALID_UTF8, "`id`", crm_plugins_status(p, bad_utf8, &o));
+    EXPECT_FAIL(CRM_STATUS_INVALID_UTF8, "`id`", crm_plugins_take_emitted(p, bad_utf8, &o));
+
+    /* Unknown plugins, reserved and empty method names, a host without a plugin directory. */
+    CHECK_OK(crm_plugins_list(p, &ok));
+    EXPECT(strcmp(ok, "[]") == 0);
+    crm_string_free(ok);
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_NOT_FOUND, "no plugin \"hello\"",
+                crm_plugins_enable(p, "hello", "{\"user_id\":1}", &o));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_NOT_FOUND, "no plugin \"..\"", crm_plugins_enable(p, "..", NULL, &o));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_NOT_FOUND, "no plugin \"\"", crm_plugins_status(p, "", &o));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_NOT_ENABLED, "not enabled", crm_plugins_disable(p, "hello"));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_NOT_ENABLED, "not enabled", crm_plugins_call(p, "hello", "m", "{}", &o));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_NOT_ENABLED, "not enabled", crm_plugins_take_emitted(p, "x", &o));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_INVALID, "reserved", crm_plugins_call(p, "hello", "crm.events", "{}", &o));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_INVALID, "reserved", crm_plugins_call(p, "hello", "", "{}", &o));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_DISABLED, "no plugin directory", crm_plugins_list(off, &o));
+    EXPECT_FAIL(CRM_STATUS_PLUGIN_DISABLED, "no plugin directory", crm_plugins_status(off, "hello", &o));
+
+    /* Handles of the wrong type, and pointers that are no handle at all. */
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "is a crm_db, not a crm_plugins",
+                crm_plugins_list((const crm_plugins *)db, &o));
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "is a crm_plugins, not a crm_db",
+                crm_plugins_open((const crm_db *)p, NULL, &o_plugins));
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "is a crm_plugins, not a crm_ctx",
+                crm_client_list((const crm_ctx *)p, "{}", &o));
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "is a crm_ctx, not a crm_plugins",
+                crm_plugins_notify((const crm_plugins *)c));
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "not a live crm_plugins",
+                crm_plugins_statuses((const crm_plugins *)&on_stack, &o));
+    crm_plugins_close((crm_plugins *)db); /* refused: the database stays open */
+    EXPECT(crm_last_error_code() == CRM_STATUS_INVALID_HANDLE);
+    crm_db_close((crm_db *)p); /* refused: the host stays open */
+    EXPECT(crm_last_error_code() == CRM_STATUS_INVALID_HANDLE);
+    CHECK_OK(crm_plugins_statuses(p, &ok));
+    crm_string_free(ok);
+    CHECK_OK(crm_db_path(db, &ok));
+    crm_string_free(ok);
+
+    /* A closed host: detected, and a second close is ignored. */
+    crm_plugins_close(off);
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "not a live crm_plugins", crm_plugins_list(off, &o));
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "already closed", crm_plugins_notify(off));
+    crm_plugins_close(off);
+    EXPECT(crm_last_error_code() == CRM_STATUS_INVALID_HANDLE);
+    crm_plugins_close(p);
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "not a live crm_plugins", crm_plugins_statuses(p, &o));
+
+    /* A host used after its database was closed: every call answers CRM_STATUS_DB_CLOSED, the
+     * handle stays valid to close. Contexts of the database agree. */
+    CHECK_OK(crm_db_open(db_path(dir, "plugins-closed.db"), NULL, &db2));
+    CHECK_OK(crm_ctx_new_system(db2, "plugins", &c2));
+    CHECK_OK(crm_plugins_open(db2, cfg, &p));
+    CHECK_OK(crm_plugins_open(db2, NULL, &off));
+    crm_db_close(db2);
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed with crm_db_close", crm_plugins_list(p, &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_plugins_enable(p, "hello", NULL, &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_plugins_disable(p, "hello"));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_plugins_call(p, "hello", "m", "{}", &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_plugins_status(p, "hello", &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_plugins_statuses(p, &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_plugins_take_emitted(p, "hello", &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_plugins_notify(p));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_plugins_list(off, &o));
+    EXPECT_FAIL(CRM_STATUS_DB_CLOSED, "closed", crm_client_list(c2, "{}", &o));
+    /* Arguments are still checked first. */
+    NULL_ARG("out_json", crm_plugins_list(p, NULL));
+    /* The closed database cannot open a new host. */
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "not a live crm_db", crm_plugins_open(db2, NULL, &o_plugins));
+    crm_plugins_close(off);
+    crm_ctx_free(c2); /* in any order */
+    crm_plugins_close(p);
+    EXPECT_FAIL(CRM_STATUS_INVALID_HANDLE, "not a live crm_plugins", crm_plugins_notify(p));
+    outputs_untouched("plugins (ABI 1.2)");
+}
+
 int main(int argc, char **argv) {
     crm_db *db = NULL;
     crm_ctx *c = NULL, *user = NULL;
@@ -888,6 +1039,8 @@ int main(int argc, char **argv) {
     cancelled_1_1(argv[1], c);
     closed_1_1(argv[1]);
     crm_ctx_free(user);
+
+    plugins_1_2(argv[1], db, c);
 
     crm_ctx_free(c);
     crm_db_close(db);

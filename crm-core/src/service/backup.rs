@@ -62,7 +62,9 @@ impl Crm {
                     operation: "backup",
                 });
             }
-            // The read transaction pins one snapshot for the whole copy (WAL).
+            // The read transaction pins one snapshot for the whole copy (WAL); a read starts it
+            // (the system context runs no query of its own before this point).
+            backup::pin_snapshot(c)?;
             backup::copy_to(c, dest, progress)
         })?;
         self.write(ctx, |cx| {
@@ -131,7 +133,13 @@ impl Crm {
                 let safety =
                     PathBuf::from(format!("{}.pre-restore-{stamp}.db", self.path().display()));
                 self.backup(ctx, &safety, &mut |_| true)?;
-                self.pool_writer(|conn| backup::copy_from(backup_file, conn, progress))?;
+                // Handles on this file cache rights by ACL version; the restored file's version
+                // must move past every version they have seen, or a stale cache would match.
+                self.pool_writer(|conn| {
+                    let seen = crate::store::org::acl_version(conn)?;
+                    backup::copy_from(backup_file, conn, progress)?;
+                    crate::store::org::raise_acl_version(conn, seen + 1)
+                })?;
                 self.forget_cached_access();
                 self.write(ctx, |cx| {
                     cx.audit(

@@ -231,3 +231,22 @@ pub fn export_page(
     params.extend([Value::Integer(after), Value::Integer(limit as i64)]);
     collect(&mut c.prepare_cached(&sql)?, &params)
 }
+
+/// The record an import or export reference names: its external id, or `#<id>` (what exports
+/// write for records without one) for a record that has no external id.
+pub fn by_reference(c: &Connection, reference: &str) -> Result<Option<ActivityId>> {
+    if let Some(id) = by_external_id(c, reference)? {
+        return Ok(Some(id));
+    }
+    let Some(n) = reference
+        .strip_prefix('#')
+        .and_then(|n| n.parse::<i64>().ok())
+    else {
+        return Ok(None);
+    };
+    Ok(
+        c.prepare_cached("SELECT id FROM activities WHERE id = ? AND external_id IS NULL")?
+            .query_row([n], |r| r.get(0))
+            .optional()?,
+    )
+}

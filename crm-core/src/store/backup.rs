@@ -39,8 +39,8 @@ pub fn copy_to(
                 let p = backup.progress();
                 let total = p.pagecount.max(0) as u64;
                 let done = total.saturating_sub(p.remaining.max(0) as u64);
-                // Once the copy is complete a "stop" comes too late to cancel anything.
-                if step != StepResult::Done && !progress(CopyProgress { done, total }) {
+                // Every step is reported; once the copy is complete a "stop" comes too late.
+                if !progress(CopyProgress { done, total }) && step != StepResult::Done {
                     return Err(CrmError::Cancelled);
                 }
                 match step {
@@ -78,7 +78,7 @@ pub fn copy_from(
         let p = backup.progress();
         let total = p.pagecount.max(0) as u64;
         let done = total.saturating_sub(p.remaining.max(0) as u64);
-        if step != StepResult::Done && !progress(CopyProgress { done, total }) {
+        if !progress(CopyProgress { done, total }) && step != StepResult::Done {
             return Err(CrmError::Cancelled);
         }
         match step {
@@ -87,6 +87,12 @@ pub fn copy_from(
             _ => std::thread::sleep(Duration::from_millis(5)),
         }
     }
+}
+
+/// Starts the read transaction of `c` by reading from it, so its snapshot is pinned.
+pub fn pin_snapshot(c: &Connection) -> Result<()> {
+    c.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+    Ok(())
 }
 
 /// Opens a database file read-only, failing with an I/O error when it does not exist.

@@ -780,3 +780,22 @@ pub fn create_indexes(c: &Connection, defs: &[String]) -> Result<()> {
     }
     Ok(())
 }
+
+/// The record an import or export reference names: its external id, or `#<id>` (what exports
+/// write for records without one) for a record that has no external id.
+pub fn by_reference(c: &Connection, reference: &str) -> Result<Option<ClientId>> {
+    if let Some(id) = by_external_id(c, reference)? {
+        return Ok(Some(id));
+    }
+    let Some(n) = reference
+        .strip_prefix('#')
+        .and_then(|n| n.parse::<i64>().ok())
+    else {
+        return Ok(None);
+    };
+    Ok(
+        c.prepare_cached("SELECT id FROM clients WHERE id = ? AND external_id IS NULL")?
+            .query_row([n], |r| r.get(0))
+            .optional()?,
+    )
+}

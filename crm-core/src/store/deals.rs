@@ -380,3 +380,22 @@ pub fn reference(c: &Connection, id: DealId) -> Result<String> {
         .optional()?;
     Ok(x.flatten().unwrap_or_else(|| format!("#{id}")))
 }
+
+/// The record an import or export reference names: its external id, or `#<id>` (what exports
+/// write for records without one) for a record that has no external id.
+pub fn by_reference(c: &Connection, reference: &str) -> Result<Option<DealId>> {
+    if let Some(id) = by_external_id(c, reference)? {
+        return Ok(Some(id));
+    }
+    let Some(n) = reference
+        .strip_prefix('#')
+        .and_then(|n| n.parse::<i64>().ok())
+    else {
+        return Ok(None);
+    };
+    Ok(
+        c.prepare_cached("SELECT id FROM deals WHERE id = ? AND external_id IS NULL")?
+            .query_row([n], |r| r.get(0))
+            .optional()?,
+    )
+}

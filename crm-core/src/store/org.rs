@@ -19,6 +19,15 @@ pub fn bump_acl_version(c: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Raises the ACL version to at least `at_least` (and by at least one).
+pub fn raise_acl_version(c: &Connection, at_least: i64) -> Result<()> {
+    c.execute(
+        "UPDATE meta SET value = max(value + 1, ?) WHERE key = 'acl_version'",
+        [at_least],
+    )?;
+    Ok(())
+}
+
 /// The current ACL version.
 pub fn acl_version(c: &Connection) -> Result<i64> {
     Ok(

@@ -115,8 +115,12 @@ pub fn changes(
     params.push(Value::Integer(limit as i64));
     let sql = format!(
         "SELECT {} FROM audit_log l
-         WHERE l.outcome = 'ok' AND ((l.entity = 'client' AND (l.entity_id = ?1 OR l.entity_id IN
-                (SELECT duplicate_id FROM client_merges WHERE survivor_id = ?1 AND undone_at IS NULL)))
+         WHERE l.outcome = 'ok' AND ((l.entity = 'client' AND l.entity_id IN (
+                WITH RECURSIVE merged(id) AS (
+                    SELECT ?1
+                    UNION SELECT m.duplicate_id FROM client_merges m JOIN merged ON m.survivor_id = merged.id
+                    WHERE m.undone_at IS NULL)
+                SELECT id FROM merged))
             OR (l.entity = 'deal' AND l.entity_id IN (SELECT d.id FROM deals d WHERE d.client_id = ? AND {})))
            AND {ks}
          ORDER BY l.at DESC, l.id DESC LIMIT ?",

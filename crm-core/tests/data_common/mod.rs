@@ -364,16 +364,6 @@ pub fn json_lines(bytes: &[u8]) -> Vec<serde_json::Map<String, serde_json::Value
         .collect()
 }
 
-/// Builds a CSV document from a header and rows (quoting as needed).
-pub fn csv_doc(header: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header).expect("csv header");
-    for r in rows {
-        w.write_record(r).expect("csv row");
-    }
-    w.into_inner().expect("csv bytes")
-}
-
 /// Every client (active and archived) the actor can read, by id.
 pub fn all_clients(crm: &Crm, ctx: &Ctx) -> Vec<Client> {
     let mut out = Vec::new();
@@ -548,7 +538,7 @@ impl Snapshot {
             .collect()
     }
 
-    /// Tables that changed other than the audit log (and FTS/shadow tables of nothing).
+    /// Tables that changed, other than the audit log and its head.
     pub fn changed_except_audit(&self, other: &Snapshot) -> Vec<String> {
         self.changed_tables(other)
             .into_iter()
@@ -609,15 +599,6 @@ impl Rng {
     }
 }
 
-/// Counts rows of a table through a raw read-only connection.
-pub fn raw_count(path: &Path, table: &str) -> i64 {
-    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
-    c.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
-        r.get(0)
-    })
-    .expect("count")
-}
-
 /// `PRAGMA integrity_check` through a raw connection: "ok" when sound.
 pub fn integrity(path: &Path) -> String {
     let c = Connection::open(path).expect("open for integrity check");
@@ -631,7 +612,7 @@ pub fn integrity(path: &Path) -> String {
     lines.join("; ")
 }
 
-/// Copies the CSV form of a record kind with formulas neutralised.
+/// The CSV export of a record kind, formulas neutralised.
 pub fn csv_export(crm: &Crm, ctx: &Ctx, records: RecordKind) -> Vec<u8> {
     export(crm, ctx, records, FileFormat::Csv)
 }

@@ -22,7 +22,7 @@ fn parse<T>(row: &Row, field: &str, f: impl Fn(&str) -> Result<T, String>) -> R<
 /// are history: an import never rewrites them).
 pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
     if let Some(x) = row.get("external_id") {
-        if activities::by_external_id(cx.tx, x)
+        if activities::by_reference(cx.tx, x)
             .map_err(|e| fail(row, e))?
             .is_some()
         {
@@ -38,7 +38,7 @@ pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
     .unwrap_or(ActivityKind::Note);
     let deal_id = match row.get("deal_external_id") {
         Some(x) => Some(
-            deals::by_external_id(cx.tx, x)
+            deals::by_reference(cx.tx, x)
                 .map_err(|e| fail(row, e))?
                 .ok_or_else(|| {
                     Failure::Row(row.error(

@@ -27,7 +27,7 @@ pub(crate) fn referenced_client(
 ) -> R<Option<crate::ids::ClientId>> {
     let ext = format!("{prefix}_external_id");
     if let Some(x) = row.get(&ext) {
-        return match clients::by_external_id(cx.tx, x).map_err(|e| fail(row, e))? {
+        return match clients::by_reference(cx.tx, x).map_err(|e| fail(row, e))? {
             Some(id) => Ok(Some(id)),
             None => Err(Failure::Unresolved(
                 row.error(&ext, format!("no client with external id {x:?}")),
@@ -156,7 +156,7 @@ fn find_match(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row, f: &ClientFields) -> R
         match m {
             MatchKey::ExternalId => {
                 if let Some(x) = &f.external_id {
-                    if let Some(id) = clients::by_external_id(cx.tx, x).map_err(|e| fail(row, e))? {
+                    if let Some(id) = clients::by_reference(cx.tx, x).map_err(|e| fail(row, e))? {
                         return load(cx, row, id);
                     }
                 }
@@ -257,9 +257,15 @@ pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
         Some(old) => {
             let mut current = old.clone();
             let next = fields_from_row(cx, job, row, ClientFields::from_stored(&old))?;
-            let next = next
+            let mut next = next
                 .revalidated(&job.client_fields)
                 .map_err(|e| fail(row, e))?;
+            // `#<id>` is how exports name a record without an external id, not a new one.
+            if old.external_id.is_none()
+                && next.external_id.as_deref() == Some(format!("#{}", old.id).as_str())
+            {
+                next.external_id = None;
+            }
             let mut changed = false;
             if next != ClientFields::from_stored(&current) {
                 current =

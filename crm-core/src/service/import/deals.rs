@@ -121,7 +121,7 @@ pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
         custom: custom_values(job, row, &job.deal_fields, Default::default())?,
     };
     let existing = match row.get("external_id") {
-        Some(x) => deals::by_external_id(cx.tx, x).map_err(|e| fail(row, e))?,
+        Some(x) => deals::by_reference(cx.tx, x).map_err(|e| fail(row, e))?,
         None => None,
     };
     match existing {

@@ -296,11 +296,24 @@ fn run_rows<R: Read>(
 ) -> Result<bool> {
     for _ in 0..limit {
         let Some(next) = source.next_row()? else {
-            // The end: give the rows with forward references their second try.
-            for row in std::mem::take(deferred) {
-                run_row(cx, job, &row, report, None)?;
+            // The end: retry the rows with forward references while each pass resolves some
+            // (a hierarchy listed bottom-up needs one pass per level), then report the rest.
+            loop {
+                let waiting = std::mem::take(deferred);
+                if waiting.is_empty() {
+                    return Ok(false);
+                }
+                let before = waiting.len();
+                for row in &waiting {
+                    run_row(cx, job, row, report, Some(deferred))?;
+                }
+                if deferred.len() == before {
+                    for row in std::mem::take(deferred) {
+                        run_row(cx, job, &row, report, None)?;
+                    }
+                    return Ok(false);
+                }
             }
-            return Ok(false);
         };
         report.rows += 1;
         match next {
@@ -402,15 +415,19 @@ impl Crm {
                         invalid: report.invalid - before.invalid,
                         ..Default::default()
                     };
+                    if batch == ImportReport::default() {
+                        // The input ended exactly at the previous batch: nothing to commit.
+                        return Ok((more, false));
+                    }
                     cx.audit("import.batch", entity.as_str(), None, &counts(&batch))?;
                 }
-                Ok(more)
+                Ok((more, true))
             });
             match result {
                 Err(CrmError::Cancelled) if rolled_back => break,
                 Err(e) => return Err(e),
-                Ok(more) => {
-                    report.batches_committed += 1;
+                Ok((more, committed)) => {
+                    report.batches_committed += u64::from(committed);
                     if !more || whole {
                         break;
                     }

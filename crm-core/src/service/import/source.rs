@@ -47,9 +47,32 @@ impl Row {
     pub fn error(&self, field: &str, message: impl std::fmt::Display) -> RowError {
         RowError {
             row: self.number,
-            column: self.columns.get(field).cloned(),
+            column: self.column_of(field),
             message: format!("{field}: {message}"),
         }
+    }
+
+    /// The source column behind an error path: the field itself, the list it indexes
+    /// (`emails[0].address` → `emails`, or the single-value field `email`), or the reference
+    /// fields behind an id (`client_id` → `client_external_id` or `client_name`).
+    fn column_of(&self, field: &str) -> Option<String> {
+        let base = field.split(['[', '.']).next().unwrap_or(field);
+        let base = if field.starts_with("custom.") {
+            field
+        } else {
+            base
+        };
+        let stem = base.strip_suffix("_id").unwrap_or(base);
+        let candidates = [
+            base.to_string(),
+            base.strip_suffix('s').unwrap_or(base).to_string(),
+            format!("{base}.street"),
+            format!("{stem}_external_id"),
+            format!("{stem}_name"),
+            format!("{stem}_email"),
+            format!("address.{}", field.rsplit('.').next().unwrap_or(field)),
+        ];
+        candidates.iter().find_map(|c| self.columns.get(c).cloned())
     }
 
     /// A row error about the row as a whole.
@@ -152,7 +175,7 @@ impl<R: Read> Source<R> {
     /// goes on after it), `Err` for a failure of the input itself.
     pub fn next_row(&mut self) -> Result<Option<std::result::Result<Row, RowError>>> {
         self.number += 1;
-        let number = self.number;
+        let mut number = self.number;
         let raw: std::result::Result<Vec<(String, String)>, RowError> = match &mut self.inner {
             Inner::Csv {
                 reader,
@@ -186,7 +209,13 @@ impl<R: Read> Source<R> {
                     });
                 }
                 if line.iter().all(u8::is_ascii_whitespace) {
+                    // A blank line still counts, so row numbers are line numbers.
+                    self.number += 1;
+                    number = self.number;
                     continue;
+                }
+                if number == 1 && line.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                    line.drain(..3);
                 }
                 break json_row(number, line);
             },
@@ -216,9 +245,10 @@ impl<R: Read> Source<R> {
                 if let Some(v) = self.value_map.get(&field).and_then(|m| m.get(&value)) {
                     value = v.clone();
                 }
+                // The column is remembered even for a blank value, so "is required" errors name it.
+                columns.insert(field.clone(), column.clone());
                 if !value.is_empty() {
-                    fields.insert(field.clone(), value);
-                    columns.insert(field, column.clone());
+                    fields.insert(field, value);
                 }
             }
         }
