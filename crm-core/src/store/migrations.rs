@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_external_ids_merges.sql"),
     include_str!("migrations/0006_search_prefixes.sql"),
     include_str!("migrations/0007_deal_counters.sql"),
+    include_str!("migrations/0008_outbox_lean.sql"),
 ];
 
 /// The schema version this build creates and understands.

@@ -55,6 +55,8 @@ pub(crate) struct Pool {
     options: OpenOptions,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Declared last: stopped after the connections are dropped.
+    _checkpointer: super::checkpoint::Checkpointer,
 }
 
 const STATEMENT_CACHE: usize = 128;
@@ -72,11 +74,22 @@ impl Pool {
         // Large write transactions (imports, merges) spill to the WAL less with a bigger cache.
         writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         migrations::migrate(&mut writer)?;
+        // Checkpoints run on a background thread; the writer's own is only a safety net.
+        writer.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            super::checkpoint::WRITER_AUTOCHECKPOINT_PAGES,
+        )?;
+        let checkpointer = super::checkpoint::Checkpointer::start(
+            path,
+            Duration::from_millis(u64::from(options.busy_timeout_ms)),
+        )?;
         Ok(Pool {
             path: path.to_path_buf(),
             options,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            _checkpointer: checkpointer,
         })
     }
 
