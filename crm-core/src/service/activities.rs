@@ -1,6 +1,6 @@
 //! Activities: tasks, calls, meetings, e-mails and notes, with reminders and overdue lists.
 
-use super::{assign_target, check_version, diff, past_instant, resolve_owner, to_json, Via};
+use super::{assign_target, check_version, create_target, diff, past_instant, to_json, Via};
 use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
@@ -142,22 +142,7 @@ pub(crate) fn insert_activity(
     let body = optional_long_text("body", new.body.as_deref(), 20_000)?;
     check_times(ms(new.due_at), ms(new.remind_at))?;
     let (client_id, deal_id) = resolve_links(cx, new.client_id, new.deal_id)?;
-    let owner = resolve_owner(cx, new.assignee_id, "assignee_id")?;
-    let acl = RecordAcl {
-        owner_id: owner.id,
-        department_id: owner.department_id,
-        open: new.open,
-    };
-    let action = via.action(Action::Create);
-    if !cx.access.plan(ACTIVITY, action).allows_by_level(&acl) {
-        return Err(cx.deny(
-            ACTIVITY,
-            action,
-            None,
-            true,
-            "the new record lies outside the actor's create level",
-        ));
-    }
+    let (owner, _) = create_target(cx, ACTIVITY, via, new.assignee_id, new.open, "assignee_id")?;
     let row = ActivityRow {
         kind: new.kind,
         subject: &subject,

@@ -12,7 +12,7 @@ use crate::store::{activities, clients, custom_fields, deals};
 use crate::Ctx;
 use serde_json::{json, Value};
 
-use super::{assign_target, check_version, diff, past_instant, resolve_owner, to_json, Via};
+use super::{assign_target, check_version, create_target, diff, past_instant, to_json, Via};
 
 const CLIENT: EntityType = EntityType::Client;
 
@@ -259,22 +259,8 @@ pub(crate) fn create_one(
         other => other,
     };
     let fields = ClientFields::from_new(new, defs).map_err(with_prefix)?;
-    let owner = resolve_owner(cx, new.owner_id, "owner_id").map_err(with_prefix)?;
-    let acl = RecordAcl {
-        owner_id: owner.id,
-        department_id: owner.department_id,
-        open: fields.open,
-    };
-    let action = via.action(Action::Create);
-    if !cx.access.plan(CLIENT, action).allows_by_level(&acl) {
-        return Err(cx.deny(
-            CLIENT,
-            action,
-            None,
-            true,
-            "the new record lies outside the actor's create level",
-        ));
-    }
+    let (owner, acl) = create_target(cx, CLIENT, via, new.owner_id, fields.open, "owner_id")
+        .map_err(with_prefix)?;
     check_parent(cx, fields.parent_id, None).map_err(with_prefix)?;
     check_external_id(cx, fields.external_id.as_deref(), None).map_err(with_prefix)?;
     let created_at = past_instant(new.created_at, cx.now, "created_at").map_err(with_prefix)?;

@@ -2,7 +2,7 @@
 //! is checked against the stage's rules before anything is written and recorded as an event in
 //! the same transaction.
 
-use super::{assign_target, check_version, diff, past_instant, resolve_owner, to_json, Via};
+use super::{assign_target, check_version, create_target, diff, past_instant, to_json, Via};
 use crate::access::{Action, EntityType, RecordAcl, SqlAccess};
 use crate::crm::{Access, Crm, WriteCx};
 use crate::error::{CrmError, Result};
@@ -381,22 +381,7 @@ pub(crate) fn insert_deal(cx: &WriteCx<'_>, new: &NewDeal, via: Via) -> Result<D
     }
     fields.check_required(stage)?;
     let created_at = past_instant(new.created_at, cx.now, "created_at")?;
-    let owner = resolve_owner(cx, new.owner_id, "owner_id")?;
-    let acl = RecordAcl {
-        owner_id: owner.id,
-        department_id: owner.department_id,
-        open: fields.open,
-    };
-    let action = via.action(Action::Create);
-    if !cx.access.plan(DEAL, action).allows_by_level(&acl) {
-        return Err(cx.deny(
-            DEAL,
-            action,
-            None,
-            true,
-            "the new record lies outside the actor's create level",
-        ));
-    }
+    let (owner, _) = create_target(cx, DEAL, via, new.owner_id, fields.open, "owner_id")?;
     let tz = settings::report_tz(cx.tx)?;
     let row = fields.row(&pipeline, stage, owner.id, owner.department_id);
     let actor = cx.ctx.user_id().map(|u| u.0);

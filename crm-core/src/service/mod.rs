@@ -68,6 +68,36 @@ pub(crate) fn resolve_owner(cx: &WriteCx<'_>, given: Option<UserId>, field: &str
     }
 }
 
+/// The owner of a record about to be created (the given one or the actor) and the record's
+/// permission attributes, refused unless they lie inside the actor's create (or import) level;
+/// "open to everyone" does not count for creating.
+pub(crate) fn create_target(
+    cx: &WriteCx<'_>,
+    entity: crate::access::EntityType,
+    via: Via,
+    owner: Option<UserId>,
+    open: bool,
+    field: &str,
+) -> Result<(User, crate::access::RecordAcl)> {
+    let owner = resolve_owner(cx, owner, field)?;
+    let acl = crate::access::RecordAcl {
+        owner_id: owner.id,
+        department_id: owner.department_id,
+        open,
+    };
+    let action = via.action(crate::access::Action::Create);
+    if !cx.access.plan(entity, action).allows_by_level(&acl) {
+        return Err(cx.deny(
+            entity,
+            action,
+            None,
+            true,
+            "the new record lies outside the actor's create level",
+        ));
+    }
+    Ok((owner, acl))
+}
+
 /// The new owner of a record being reassigned: an active user such that the record, stamped with
 /// their department, still lies inside the actor's `action` level (assign, or import).
 pub(crate) fn assign_target(
