@@ -1243,6 +1243,55 @@ fn moving_a_user_restamps_the_department_of_their_deals() {
 }
 
 #[test]
+fn references_follow_a_deal_and_its_contact_link() {
+    let t = Team::new();
+    let crm = t.crm();
+    let nora = t.ctx(&t.nora);
+    let acme = crm
+        .create_client(&nora, &NewClient::organization("Acme"))
+        .unwrap();
+    let beta = crm
+        .create_client(&nora, &NewClient::organization("Beta"))
+        .unwrap();
+    let pat = crm.create_client(&nora, &NewClient::person("Pat")).unwrap();
+    crm.link_contact(&nora, acme.id, pat.id, None).unwrap();
+    let pid = t.pipeline.id;
+    let d = crm
+        .create_deal(
+            &nora,
+            &NewDeal {
+                contact_id: Some(pat.id),
+                ..with_client(new_deal("d", pid, "EUR", 1), acme.id)
+            },
+        )
+        .unwrap();
+    let a = crm
+        .create_activity(
+            &nora,
+            &crm_core::model::NewActivity {
+                deal_id: Some(d.id),
+                ..new_activity(crm_core::model::ActivityKind::Call, "about d")
+            },
+        )
+        .unwrap();
+    assert_eq!(a.client_id, Some(acme.id));
+    // Unlinking the contact person takes them off the organisation's deals too.
+    crm.unlink_contact(&nora, acme.id, pat.id).unwrap();
+    let d = crm.get_deal(&nora, d.id).unwrap();
+    assert_eq!(d.contact_id, None);
+    // Moving the deal to another client takes its activities along.
+    let u = DealUpdate {
+        client_id: Patch::Set(Some(beta.id)),
+        ..Default::default()
+    };
+    crm.update_deal(&nora, d.id, d.version, &u).unwrap();
+    assert_eq!(
+        crm.get_activity(&nora, a.id).unwrap().client_id,
+        Some(beta.id)
+    );
+}
+
+#[test]
 fn a_moved_deal_is_returned_exactly_as_stored() {
     // move_deal builds its answer from the change instead of reading the deal back.
     let t = Team::new();

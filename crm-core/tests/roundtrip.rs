@@ -1473,7 +1473,6 @@ fn deal_lost_and_reopened_round_trips_as_exported() {
 /// another client, the export names both, and the import refuses the pair ("deal belongs to
 /// client b, not a").
 #[test]
-#[ignore = "open bug: an activity keeps its old client after its deal moves to another client, and the import refuses the pair (run with --ignored)"]
 fn activity_of_a_deal_that_changed_client_round_trips() {
     let a = Db::new();
     let x = one_client(
@@ -1535,7 +1534,6 @@ fn activity_of_a_deal_that_changed_client_round_trips() {
 /// FINDING: a deal keeps its contact person when the person is unlinked from the deal's client
 /// afterwards; the import refuses such a deal ("person is not a contact of client").
 #[test]
-#[ignore = "open bug: unlinking a contact does not check the deals that name it (run with --ignored)"]
 fn deal_whose_contact_was_unlinked_round_trips() {
     let a = Db::new();
     let org = one_client(
@@ -1682,7 +1680,6 @@ fn deals_of_two_pipelines_round_trip() {
 /// importer refuses a deactivated owner, so the export of such records does not import into a
 /// database with the same users.
 #[test]
-#[ignore = "open bug: imports refuse owners who are deactivated (run with --ignored)"]
 fn records_of_a_deactivated_user_round_trip() {
     let a = Db::new();
     one_client(

@@ -232,6 +232,22 @@ impl Crm {
                     format!("client {person} is not a contact of {organization}"),
                 ));
             }
+            // A deal's contact person must be a contact of its client: the organisation's
+            // deals lose this one, unless their stage requires a contact person.
+            for deal in deals::with_contact(cx.tx, organization, person)? {
+                let stage = crate::store::pipelines::get(cx.tx, deal.pipeline_id)?
+                    .and_then(|p| p.stage(deal.stage_id).cloned());
+                if stage.is_some_and(|s| s.required_fields.contains(&crate::model::RequiredField::ContactPerson)) {
+                    return Err(CrmError::Constraint {
+                        entity: "deal",
+                        id: deal.id.0,
+                        message: format!("its stage requires contact person {person}: change the deal's contact first"),
+                    });
+                }
+                deals::clear_contact(cx.tx, deal.id, cx.now)?;
+                let acl = RecordAcl { owner_id: deal.owner_id, department_id: deal.department_id, open: deal.open };
+                cx.changed("deal.update", EntityType::Deal, deal.id.0, &acl, &json!({ "contact_id": [person, null] }))?;
+            }
             cx.changed(
                 "client.unlink_contact",
                 CLIENT,

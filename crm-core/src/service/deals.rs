@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::period::month_number;
 use crate::store::deals::{self, DealFilter, DealRow, StageChange};
-use crate::store::{clients, custom_fields, pipelines, settings};
+use crate::store::{activities, clients, custom_fields, pipelines, settings};
 use crate::Ctx;
 use chrono::NaiveDate;
 use rusqlite::Connection;
@@ -557,6 +557,24 @@ pub(crate) fn write_deal_fields(
             expected: old.version,
             actual: old.version,
         });
+    }
+    // The deal's activities about its old client follow it to the new one.
+    if fields.client_id != old.client_id {
+        for id in
+            activities::follow_deal_client(cx.tx, old.id, old.client_id, fields.client_id, cx.now)?
+        {
+            if let Some(acl) = activities::acl(cx.tx, id)? {
+                let change = serde_json::json!({ "client_id": [old.client_id, fields.client_id] });
+                via.record(
+                    cx,
+                    "activity.update",
+                    EntityType::Activity,
+                    id.0,
+                    &acl,
+                    || Ok(change.clone()),
+                )?;
+            }
+        }
     }
     finish(cx, "deal.update", old, old.id, via)
 }

@@ -55,11 +55,22 @@ pub(crate) fn to_json(record: &impl serde::Serialize) -> Value {
 
 /// The owner of a new record: the given one or the acting user. Must be an active user.
 pub(crate) fn resolve_owner(cx: &WriteCx<'_>, given: Option<UserId>, field: &str) -> Result<User> {
+    resolve_owner_as(cx, given, field, false)
+}
+
+/// [`resolve_owner`]; with `history`, a deactivated user is accepted (imports bring in records
+/// of people who have left).
+fn resolve_owner_as(
+    cx: &WriteCx<'_>,
+    given: Option<UserId>,
+    field: &str,
+    history: bool,
+) -> Result<User> {
     let id = given
         .or(cx.ctx.user_id())
         .ok_or_else(|| CrmError::invalid(field, "required in the system context"))?;
     match org_store::user(cx.tx, id)? {
-        Some(u) if u.active => Ok(u),
+        Some(u) if u.active || history => Ok(u),
         Some(_) => Err(CrmError::invalid(
             field,
             format!("user {id} is deactivated"),
@@ -79,7 +90,7 @@ pub(crate) fn create_target(
     open: bool,
     field: &str,
 ) -> Result<(User, crate::access::RecordAcl)> {
-    let owner = resolve_owner(cx, owner, field)?;
+    let owner = resolve_owner_as(cx, owner, field, via == Via::Import)?;
     let acl = crate::access::RecordAcl {
         owner_id: owner.id,
         department_id: owner.department_id,

@@ -207,6 +207,29 @@ pub fn by_external_id(c: &Connection, external_id: &str) -> Result<Option<Activi
     )
 }
 
+/// Moves the activities of a deal that name client `from` to client `to`; returns them.
+pub fn follow_deal_client(
+    c: &Connection,
+    deal: DealId,
+    from: Option<ClientId>,
+    to: Option<ClientId>,
+    now: i64,
+) -> Result<Vec<ActivityId>> {
+    let ids: Vec<ActivityId> = c
+        .prepare_cached(
+            "SELECT id FROM activities WHERE deal_id = ? AND client_id IS ? ORDER BY id",
+        )?
+        .query_map(params![deal, from], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut st = c.prepare_cached(
+        "UPDATE activities SET client_id = ?, version = version + 1, updated_at = ? WHERE id = ?",
+    )?;
+    for id in &ids {
+        st.execute(params![to, now, id])?;
+    }
+    Ok(ids)
+}
+
 /// Number of activities referencing a client.
 pub fn count_for_client(c: &Connection, id: ClientId) -> Result<i64> {
     Ok(

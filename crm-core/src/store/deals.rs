@@ -347,6 +347,23 @@ pub fn by_external_id(c: &Connection, external_id: &str) -> Result<Option<DealId
     )
 }
 
+/// Deals of client `org` whose contact person is `person`.
+pub fn with_contact(c: &Connection, org: ClientId, person: ClientId) -> Result<Vec<Deal>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {DEAL_COLUMNS} FROM deals d WHERE d.client_id = ? AND d.contact_id = ? ORDER BY d.id"
+    ))?;
+    collect(&mut st, &[Value::Integer(org.0), Value::Integer(person.0)])
+}
+
+/// Clears the contact person of a deal (its version moves on).
+pub fn clear_contact(c: &Connection, id: DealId, now: i64) -> Result<()> {
+    c.execute(
+        "UPDATE deals SET contact_id = NULL, version = version + 1, updated_at = ? WHERE id = ?",
+        params![now, id],
+    )?;
+    Ok(())
+}
+
 /// Number of deals referencing a client (as client or contact).
 pub fn count_for_client(c: &Connection, id: ClientId) -> Result<i64> {
     Ok(
