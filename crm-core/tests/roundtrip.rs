@@ -1619,7 +1619,6 @@ fn an_empty_csv_export_imports() {
 /// ignores that column and puts every row into the one pipeline the job names: the deals of a
 /// database with two pipelines do not come back.
 #[test]
-#[ignore = "open bug: the importer ignores the exported pipeline column (run with --ignored)"]
 fn deals_of_two_pipelines_round_trip() {
     let a = Db::new();
     let support_stages = [

@@ -103,7 +103,7 @@ impl From<&str> for Targets {
 ///   `owner_email`, `owner_name`, `open`, `archived`, `created_at`;
 /// - contacts: `organization_external_id`, `organization_name`, `person_external_id`,
 ///   `person_name`, `position`;
-/// - deals: `external_id`, `title`, `client_external_id`, `client_name`,
+/// - deals: `external_id`, `title`, `pipeline` (by name; else the job's), `client_external_id`, `client_name`,
 ///   `contact_external_id`, `stage`, `amount` (decimal, in the currency's units) or
 ///   `amount_minor`, `currency`, `probability`, `expected_close_date`, `owner_email`,
 ///   `owner_name`, `open`, `custom.<key>`, `lost_reason`, `created_at`, `stage_at` (when the
@@ -125,7 +125,7 @@ pub struct ImportSpec {
     /// Target field → value used when the row has none.
     #[serde(default)]
     pub defaults: BTreeMap<String, String>,
-    /// Deals: the pipeline, by name.
+    /// Deals: the pipeline, by name, for rows that do not name theirs.
     #[serde(default)]
     pub pipeline: Option<String>,
     /// Deals: source stage name → pipeline stage name (unlisted names are used as they are).

@@ -282,8 +282,10 @@ impl Crm {
                 s_now = write_owner(cx, &s_now, d.owner_id, Via::Api)?;
             }
             let mut undo = undo;
-            let moved_deals = repoint(cx, EntityType::Deal, "deals", "client_id", &undo.deals_client, did, sid)?
-                + repoint(cx, EntityType::Deal, "deals", "contact_id", &undo.deals_contact, did, sid)?;
+            repoint(cx, EntityType::Deal, "deals", "client_id", &undo.deals_client, did, sid)?;
+            repoint(cx, EntityType::Deal, "deals", "contact_id", &undo.deals_contact, did, sid)?;
+            // A deal naming the duplicate as client and as contact counts once.
+            let moved_deals = undo.deals_client.iter().chain(&undo.deals_contact).collect::<std::collections::BTreeSet<_>>().len() as u64;
             let moved_activities = repoint(cx, EntityType::Activity, "activities", "client_id", &undo.activities, did, sid)?;
             let moved_subs = repoint(cx, EntityType::Client, "clients", "parent_id", &undo.subsidiaries, did, sid)?;
             let mut moved_links = 0;

@@ -79,11 +79,21 @@ fn walk(
 
 /// Imports one deal row.
 pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
-    let Some(pipeline) = &job.pipeline else {
-        return Err(Failure::Fatal(crate::CrmError::invalid(
-            "pipeline",
-            "a deal import names its pipeline",
-        )));
+    // The row's own pipeline (exports write it), else the job's.
+    let pipeline = match row.get("pipeline") {
+        Some(name) => job
+            .pipelines
+            .iter()
+            .find(|p| p.name == name.trim())
+            .ok_or_else(|| {
+                Failure::Row(row.error("pipeline", format!("no pipeline named {name:?}")))
+            })?,
+        None => job.pipeline.as_ref().ok_or_else(|| {
+            Failure::Row(row.error(
+                "pipeline",
+                "is required (map a column or name it in the job)",
+            ))
+        })?,
     };
     let currency = parse(row, "currency", |s| {
         Currency::parse(s.trim(), "currency").map_err(|e| e.to_string())

@@ -68,6 +68,8 @@ pub(crate) struct Job<'a> {
     pub client_fields: Vec<CustomField>,
     pub deal_fields: Vec<CustomField>,
     pub pipeline: Option<Pipeline>,
+    /// Every pipeline, for rows that name theirs.
+    pub pipelines: Vec<Pipeline>,
 }
 
 impl Job<'_> {
@@ -141,6 +143,7 @@ fn known_fields(kind: RecordKind) -> &'static [&'static str] {
         RecordKind::Deals => &[
             "external_id",
             "title",
+            "pipeline",
             "client_external_id",
             "client_name",
             "contact_external_id",
@@ -212,10 +215,14 @@ fn validate_spec(spec: &ImportSpec) -> Result<()> {
     for field in spec.defaults.keys() {
         check(field, format!("defaults.{field}"))?;
     }
-    if spec.records == RecordKind::Deals && spec.pipeline.is_none() {
+    let row_pipeline = spec
+        .columns
+        .values()
+        .any(|t| t.fields().iter().any(|f| f == "pipeline"));
+    if spec.records == RecordKind::Deals && spec.pipeline.is_none() && !row_pipeline {
         return Err(CrmError::invalid(
             "pipeline",
-            "a deal import names its pipeline",
+            "a deal import names its pipeline (or maps a pipeline column)",
         ));
     }
     Ok(())
@@ -459,16 +466,19 @@ fn load_job<'a>(cx: &WriteCx<'_>, spec: &'a ImportSpec) -> Result<Job<'a>> {
             .or_default()
             .push(u.id);
     }
+    let all: Vec<Pipeline> = pipelines::ids(cx.tx)?
+        .into_iter()
+        .filter_map(|id| pipelines::get(cx.tx, id).transpose())
+        .collect::<Result<_>>()?;
     let pipeline = match &spec.pipeline {
-        Some(name) => {
-            let all: Vec<Pipeline> = pipelines::ids(cx.tx)?
-                .into_iter()
-                .filter_map(|id| pipelines::get(cx.tx, id).transpose())
-                .collect::<Result<_>>()?;
-            Some(all.into_iter().find(|p| p.name == *name).ok_or_else(|| {
-                CrmError::invalid("pipeline", format!("no pipeline named {name:?}"))
-            })?)
-        }
+        Some(name) => Some(
+            all.iter()
+                .find(|p| p.name == *name)
+                .cloned()
+                .ok_or_else(|| {
+                    CrmError::invalid("pipeline", format!("no pipeline named {name:?}"))
+                })?,
+        ),
         None => None,
     };
     Ok(Job {
@@ -478,5 +488,6 @@ fn load_job<'a>(cx: &WriteCx<'_>, spec: &'a ImportSpec) -> Result<Job<'a>> {
         client_fields: custom_fields::list(cx.tx, EntityType::Client)?,
         deal_fields: custom_fields::list(cx.tx, EntityType::Deal)?,
         pipeline,
+        pipelines: all,
     })
 }
