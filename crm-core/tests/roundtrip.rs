@@ -1736,12 +1736,21 @@ fn exports_are_scoped_by_the_export_permission() {
     };
     assert_eq!(names(&a.ctx(&a.org.bob)), vec!["Bob's".to_string()]);
     assert_eq!(names(&a.ctx(&a.org.ann)).len(), 2);
-    assert!(
-        names(&a.ctx(&a.org.dora)).is_empty(),
-        "no export grant, nothing exported"
+    // No export grant at all: refused, like an import without the import grant.
+    let mut out = Vec::new();
+    let refused = a.crm.export(
+        &a.ctx(&a.org.dora),
+        &crm_core::model::ExportSpec::new(RecordKind::Clients),
+        &mut out,
+        &mut |_| true,
     );
+    assert!(
+        matches!(refused, Err(crm_core::CrmError::PermissionDenied { .. })),
+        "{refused:?}"
+    );
+    assert!(out.is_empty(), "nothing written");
     let runs = audit_with(&a.crm, &a.sys, "export.run");
-    assert_eq!(runs.len(), 3, "every export is audited");
+    assert_eq!(runs.len(), 2, "every export is audited");
 }
 
 /// Creation times are kept to the millisecond (the stored precision) through the round trip.

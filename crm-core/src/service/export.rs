@@ -374,6 +374,15 @@ fn activity_row(c: &Connection, n: &mut Names, a: &Activity) -> Result<Vec<(Stri
     ])
 }
 
+/// The error for an actor without any export grant on `entity` (like an import without one).
+fn no_grant(entity: EntityType) -> CrmError {
+    CrmError::PermissionDenied {
+        action: Action::Export,
+        entity,
+        id: None,
+    }
+}
+
 fn export_access(
     access: &Access,
     entity: EntityType,
@@ -387,7 +396,8 @@ impl Crm {
     /// importer reads (references by external id, or `#<id>` for records without one; users by
     /// e-mail; stages by name; custom fields as `custom.<key>`). `progress` gets the number of
     /// records written every 1,000 and may cancel by returning `false` (what was written stays
-    /// in `out`). Returns the number of records written. Audited.
+    /// in `out`). Returns the number of records written. An actor with no export grant on the
+    /// entity type gets `PermissionDenied`. Audited.
     pub fn export(
         &self,
         ctx: &Ctx,
@@ -422,7 +432,7 @@ impl Crm {
                     let defs = custom_fields::list(c, EntityType::Client)?;
                     let Some(sql) = export_access(access, EntityType::Client, clients::ACL_COLUMNS)
                     else {
-                        return Ok(0);
+                        return Err(no_grant(EntityType::Client));
                     };
                     let mut after = 0;
                     loop {
@@ -440,7 +450,7 @@ impl Crm {
                 RecordKind::Contacts => {
                     let Some(sql) = export_access(access, EntityType::Client, clients::ACL_COLUMNS)
                     else {
-                        return Ok(0);
+                        return Err(no_grant(EntityType::Client));
                     };
                     let mut after = (0, 0);
                     loop {
@@ -468,7 +478,7 @@ impl Crm {
                     let defs = custom_fields::list(c, EntityType::Deal)?;
                     let Some(sql) = export_access(access, EntityType::Deal, deals::ACL_COLUMNS)
                     else {
-                        return Ok(0);
+                        return Err(no_grant(EntityType::Deal));
                     };
                     let mut after = 0;
                     loop {
@@ -486,7 +496,7 @@ impl Crm {
                     let Some(sql) =
                         export_access(access, EntityType::Activity, activities::ACL_COLUMNS)
                     else {
-                        return Ok(0);
+                        return Err(no_grant(EntityType::Activity));
                     };
                     let mut after = 0;
                     loop {
