@@ -219,34 +219,21 @@ impl Crm {
     /// Clients the actor may read that may be the same as `id`: same tax id, e-mail, phone or
     /// normalised name. At most 50.
     pub fn duplicates_of(&self, ctx: &Ctx, id: ClientId) -> Result<Vec<DuplicateCandidate>> {
-        let client = self.get_client(ctx, id)?;
-        self.duplicates_by_keys(ctx, &ClientFields::from_stored(&client), Some(id))
+        self.read(ctx, |c, access| {
+            self.readable_client(c, access, id)?;
+            let client = clients::get(c, id)?.ok_or(CrmError::NotFound {
+                entity: "client",
+                id: id.0,
+            })?;
+            duplicates_by_keys(c, access, &ClientFields::from_stored(&client), Some(id))
+        })
     }
 
     /// Clients the actor may read that may be the same as a client about to be created.
     pub fn find_duplicates(&self, ctx: &Ctx, new: &NewClient) -> Result<Vec<DuplicateCandidate>> {
-        let fields = self.read(ctx, |c, _| {
-            ClientFields::from_new(new, &custom_fields::list(c, EntityType::Client)?)
-        })?;
-        self.duplicates_by_keys(ctx, &fields, None)
-    }
-
-    fn duplicates_by_keys(
-        &self,
-        ctx: &Ctx,
-        fields: &ClientFields,
-        exclude: Option<ClientId>,
-    ) -> Result<Vec<DuplicateCandidate>> {
         self.read(ctx, |c, access| {
-            let Some(sql) = read_access(access) else {
-                return Ok(vec![]);
-            };
-            let found =
-                clients::duplicates(c, &sql, &clients::keys_of(fields), exclude, MAX_DUPLICATES)?;
-            Ok(found
-                .into_iter()
-                .map(|(client, reasons)| DuplicateCandidate { client, reasons })
-                .collect())
+            let fields = ClientFields::from_new(new, &custom_fields::list(c, EntityType::Client)?)?;
+            duplicates_by_keys(c, access, &fields, None)
         })
     }
 
@@ -269,6 +256,23 @@ impl Crm {
             }
         })
     }
+}
+
+/// Readable clients sharing an identifying key with `fields`, one snapshot with the caller's.
+fn duplicates_by_keys(
+    c: &Connection,
+    access: &Access,
+    fields: &ClientFields,
+    exclude: Option<ClientId>,
+) -> Result<Vec<DuplicateCandidate>> {
+    let Some(sql) = read_access(access) else {
+        return Ok(vec![]);
+    };
+    let found = clients::duplicates(c, &sql, &clients::keys_of(fields), exclude, MAX_DUPLICATES)?;
+    Ok(found
+        .into_iter()
+        .map(|(client, reasons)| DuplicateCandidate { client, reasons })
+        .collect())
 }
 
 /// Trims a fetched `limit + 1` rows to `limit` and makes the cursor of the last one.

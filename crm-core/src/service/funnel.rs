@@ -397,7 +397,7 @@ fn prepare(c: &Connection, q: &FunnelQuery) -> Result<(Pipeline, Calendar)> {
     let rate_day = q.rate_date.unwrap_or(q.to - chrono::Duration::days(1));
     let mut rates = BTreeMap::new();
     if let Some(r) = &q.reporting_currency {
-        for code in distinct_currencies(c, pipeline.id)? {
+        for code in funnel::currencies(c, pipeline.id)? {
             if code != r.as_str() {
                 let cur = Currency::parse(&code, "currency").map_err(|e| CrmError::Corrupt {
                     what: "deals.currency".into(),
@@ -415,10 +415,6 @@ fn prepare(c: &Connection, q: &FunnelQuery) -> Result<(Pipeline, Calendar)> {
         rates,
     };
     Ok((pipeline, cal))
-}
-
-fn distinct_currencies(c: &Connection, pipeline: crate::ids::PipelineId) -> Result<Vec<String>> {
-    funnel::currencies(c, pipeline)
 }
 
 /// Deals created in `[from, to)` with the start of their creation period.

@@ -3,13 +3,14 @@
 //! differ; the duplicate is archived; everything needed to undo is kept with the merge.
 
 use super::clients::{acl_of, load_for, write_archived, write_fields, write_owner};
+use super::org::record_acl;
 use super::Via;
-use crate::access::{Action, EntityType, RecordAcl};
+use crate::access::{Action, EntityType};
 use crate::crm::{Crm, WriteCx};
 use crate::error::{CrmError, Result};
 use crate::ids::ClientId;
 use crate::model::{Client, ClientFields, MergeChoice, MergeOutcome, MergeRequest};
-use crate::store::{activities, clients, deals, merge};
+use crate::store::{clients, merge};
 use crate::Ctx;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -180,18 +181,7 @@ fn resolve(
 /// Checks the actor may update every listed record of `entity` (they get a new client).
 fn check_movable(cx: &WriteCx<'_>, entity: EntityType, ids: &[i64]) -> Result<()> {
     for id in ids {
-        let acl: Option<RecordAcl> = match entity {
-            EntityType::Deal => deals::acl(cx.tx, crate::ids::DealId(*id))?,
-            EntityType::Activity => {
-                activities::get(cx.tx, crate::ids::ActivityId(*id))?.map(|a| RecordAcl {
-                    owner_id: a.assignee_id,
-                    department_id: a.department_id,
-                    open: a.open,
-                })
-            }
-            EntityType::Client => clients::acl(cx.tx, ClientId(*id))?.map(|(a, _)| a),
-        };
-        if let Some(acl) = acl {
+        if let Some(acl) = record_acl(cx.tx, entity, *id)? {
             cx.check(entity, Action::Update, *id, &acl)?;
         }
     }
@@ -210,17 +200,7 @@ fn repoint(
 ) -> Result<u64> {
     merge::repoint(cx.tx, table, column, ids, from, to, cx.now)?;
     for id in ids {
-        let acl = match entity {
-            EntityType::Deal => deals::acl(cx.tx, crate::ids::DealId(*id))?,
-            EntityType::Activity => {
-                activities::get(cx.tx, crate::ids::ActivityId(*id))?.map(|a| RecordAcl {
-                    owner_id: a.assignee_id,
-                    department_id: a.department_id,
-                    open: a.open,
-                })
-            }
-            EntityType::Client => clients::acl(cx.tx, ClientId(*id))?.map(|(a, _)| a),
-        };
+        let acl = record_acl(cx.tx, entity, *id)?;
         if let Some(acl) = acl {
             cx.changed(
                 &format!("{entity}.update"),
@@ -347,14 +327,14 @@ impl Crm {
             if s_now.owner_id != undo.survivor.owner_id {
                 s_now = write_owner(cx, &s_now, undo.survivor.owner_id, Via::Api)?;
             }
-            let mut d_now = write_fields(
+            let d_now = write_fields(
                 cx,
                 &d_now,
                 &ClientFields::from_stored(&undo.duplicate),
                 Via::Api,
             )?;
             if undo.duplicate.archived_at.is_none() && d_now.archived_at.is_some() {
-                d_now = write_archived(cx, &d_now, false, Via::Api)?;
+                write_archived(cx, &d_now, false, Via::Api)?;
             }
             repoint(
                 cx,
@@ -411,7 +391,6 @@ impl Crm {
                 &acl_of(&s_now),
                 &json!({ "merge_id": merge_id, "duplicate_id": did }),
             )?;
-            let _ = d_now;
             Ok(s_now)
         })
     }

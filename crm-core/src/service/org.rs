@@ -546,7 +546,11 @@ impl Crm {
 }
 
 /// The permission attributes of any record.
-fn record_acl(c: &rusqlite::Connection, entity: EntityType, id: i64) -> Result<Option<RecordAcl>> {
+pub(crate) fn record_acl(
+    c: &rusqlite::Connection,
+    entity: EntityType,
+    id: i64,
+) -> Result<Option<RecordAcl>> {
     match entity {
         EntityType::Client => Ok(clients::acl(c, ClientId(id))?.map(|(a, _)| a)),
         EntityType::Deal => crate::store::deals::acl(c, crate::ids::DealId(id)),

@@ -124,13 +124,12 @@ fn fields_from_row(
     if let Some(x) = row.get("external_id") {
         f.external_id = Some(x.to_string());
     }
-    f.custom = custom_values(job, row, &job.client_fields, f.custom)?;
+    f.custom = custom_values(row, &job.client_fields, f.custom)?;
     Ok(f)
 }
 
 /// Merges the row's `custom.<key>` fields, typed by their definitions, into `custom`.
 pub(crate) fn custom_values(
-    _job: &Job<'_>,
     row: &Row,
     defs: &[crate::model::CustomField],
     mut custom: BTreeMap<String, serde_json::Value>,

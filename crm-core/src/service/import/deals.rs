@@ -128,7 +128,7 @@ pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
         })?,
         expected_close_date: parse(row, "expected_close_date", values::date)?,
         open: parse(row, "open", values::boolean)?,
-        custom: custom_values(job, row, &job.deal_fields, Default::default())?,
+        custom: custom_values(row, &job.deal_fields, Default::default())?,
     };
     let existing = match row.get("external_id") {
         Some(x) => deals::by_reference(cx.tx, x).map_err(|e| fail(row, e))?,
@@ -186,12 +186,17 @@ pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
                     }
                 }
                 (None, Some(stage)) => {
-                    let at = stage_at.or(new.created_at);
-                    deal = walk(cx, row, deal, stage, at, lost_reason)?;
+                    walk(
+                        cx,
+                        row,
+                        deal,
+                        stage,
+                        stage_at.or(new.created_at),
+                        lost_reason,
+                    )?;
                 }
                 (None, None) => {}
             }
-            let _ = deal;
             Ok(Outcome::Created)
         }
         Some(_) if job.spec.on_match == OnMatch::Skip => Ok(Outcome::Unchanged),
