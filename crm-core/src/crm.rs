@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+mod backlog;
+
 /// A CRM database. `Send + Sync`: share one `Crm` (e.g. in an `Arc`) between threads; reads run
 /// in parallel on pooled connections, writes are serialised.
 pub struct Crm {
@@ -69,8 +71,8 @@ pub(crate) struct WriteCx<'a> {
     pub now: i64,
     denial: RefCell<Option<Denial>>,
     hide_denied: bool,
-    /// Clients whose search document waits for [`WriteCx::flush_search`] (bulk jobs).
-    search_backlog: RefCell<Option<Vec<crate::ids::ClientId>>>,
+    /// Search documents and keys a bulk job defers.
+    backlog: backlog::Backlog,
 }
 
 impl WriteCx<'_> {
@@ -118,51 +120,6 @@ impl WriteCx<'_> {
             },
             _ => CrmError::PermissionDenied { action, entity, id },
         }
-    }
-
-    /// Writes a client's search document now, or notes it for [`WriteCx::flush_search`] while a
-    /// bulk job defers indexing.
-    pub fn index_client(
-        &self,
-        id: crate::ids::ClientId,
-        fields: &crate::model::ClientFields,
-    ) -> Result<()> {
-        match self.search_backlog.borrow_mut().as_mut() {
-            Some(backlog) => {
-                backlog.push(id);
-                Ok(())
-            }
-            None => store::clients::write_search(self.tx, id, fields),
-        }
-    }
-
-    /// From now on, search documents wait for [`WriteCx::flush_search`].
-    pub fn defer_search(&self) {
-        self.search_backlog
-            .borrow_mut()
-            .get_or_insert_with(Vec::new);
-    }
-
-    /// Writes the search documents deferred so far, once per client.
-    pub fn flush_search(&self) -> Result<()> {
-        let mut ids = self
-            .search_backlog
-            .borrow_mut()
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default();
-        ids.sort_unstable();
-        ids.dedup();
-        for id in ids {
-            if let Some(c) = store::clients::get(self.tx, id)? {
-                store::clients::write_search(
-                    self.tx,
-                    id,
-                    &crate::model::ClientFields::from_stored(&c),
-                )?;
-            }
-        }
-        Ok(())
     }
 
     /// Forgets a noted denial (a bulk job reports row denials in its own report).
@@ -438,7 +395,7 @@ impl Crm {
                 now,
                 denial: RefCell::new(None),
                 hide_denied: self.options.hide_denied_records,
-                search_backlog: RefCell::new(None),
+                backlog: backlog::Backlog::default(),
             };
             let out = f(&cx);
             denial = cx.denial.into_inner();

@@ -288,7 +288,8 @@ pub(crate) fn create_one(
         created_at,
         cx.now,
     )?;
-    cx.index_client(id, &fields)?;
+    cx.add_client_keys(id, &fields)?;
+    cx.index_new_client(id, &fields)?;
     via.record(cx, "client.create", CLIENT, id.0, &acl, || {
         let doc = clients::get(cx.tx, id)?
             .map(|c| to_json(&c))

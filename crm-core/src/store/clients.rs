@@ -148,7 +148,8 @@ fn json(v: &impl serde::Serialize) -> Result<String> {
     })
 }
 
-/// Inserts a client row with its keys and search document.
+/// Inserts a client row. Its duplicate keys ([`insert_keys`]) and search document
+/// ([`insert_search`]) are the caller's to write, so bulk jobs can batch them.
 pub fn insert(
     c: &Connection,
     f: &ClientFields,
@@ -181,9 +182,7 @@ pub fn insert(
         now,
         f.external_id
     ])?;
-    let id = ClientId(c.last_insert_rowid());
-    write_keys(c, id, f, false)?;
-    Ok(id)
+    Ok(ClientId(c.last_insert_rowid()))
 }
 
 /// Rewrites the editable fields of a client if its version is still `expected`; returns
@@ -362,7 +361,24 @@ pub fn keys_of(f: &ClientFields) -> Vec<(&'static str, String)> {
     keys
 }
 
-/// Writes the duplicate keys and the full-text document of a client.
+/// A duplicate key of a client: (kind, normalised key, client).
+pub type ClientKey = (&'static str, String, ClientId);
+
+/// Inserts keys of new clients, sorted first so a large run touches each B-tree page once.
+pub fn insert_keys(c: &Connection, keys: &mut [ClientKey]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    let mut st =
+        c.prepare_cached("INSERT INTO client_keys (kind, key, client_id) VALUES (?, ?, ?)")?;
+    for (kind, key, id) in keys.iter() {
+        st.execute(params![kind, key, id])?;
+    }
+    Ok(())
+}
+
+/// Rewrites (or with `replace` false, writes) the duplicate keys of a client.
 fn write_keys(c: &Connection, id: ClientId, f: &ClientFields, replace: bool) -> Result<()> {
     if replace {
         c.prepare_cached("DELETE FROM client_keys WHERE client_id = ?")?
@@ -381,6 +397,11 @@ fn write_keys(c: &Connection, id: ClientId, f: &ClientFields, replace: bool) -> 
 pub fn write_search(c: &Connection, id: ClientId, f: &ClientFields) -> Result<()> {
     c.prepare_cached("DELETE FROM client_fts WHERE rowid = ?")?
         .execute([id])?;
+    insert_search(c, id, f)
+}
+
+/// Writes the full-text document of a client that has none yet.
+pub fn insert_search(c: &Connection, id: ClientId, f: &ClientFields) -> Result<()> {
     let emails: Vec<&str> = f.emails.iter().map(|e| e.address.as_str()).collect();
     let phones: Vec<String> = f
         .phones

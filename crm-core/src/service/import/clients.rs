@@ -2,7 +2,7 @@
 
 use super::source::Row;
 use super::values;
-use super::{fail, Failure, Job, Outcome};
+use super::{fail, in_savepoint, Failure, Job, Outcome};
 use crate::access::EntityType;
 use crate::crm::WriteCx;
 use crate::model::{normalize, Client, ClientFields, ClientKind, MatchKey, NewClient, OnMatch};
@@ -37,7 +37,9 @@ pub(crate) fn referenced_client(
     let name = format!("{prefix}_name");
     if let Some(n) = row.get(&name) {
         let key = normalize::name_key(n).unwrap_or_default();
-        let found = clients::by_key(cx.tx, "name", &key, 2).map_err(|e| fail(row, e))?;
+        let found = cx
+            .clients_by_key("name", &key, 2)
+            .map_err(|e| fail(row, e))?;
         return match found.as_slice() {
             [id] => Ok(Some(*id)),
             [] => Err(Failure::Unresolved(
@@ -181,7 +183,8 @@ fn find_match(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row, f: &ClientFields) -> R
             MatchKey::Name => keys.extend(normalize::name_key(&f.name).map(|k| ("name", k))),
         }
         for (kind, key) in keys.drain(..) {
-            if let Some(id) = clients::by_key(cx.tx, kind, &key, 1)
+            if let Some(id) = cx
+                .clients_by_key(kind, &key, 1)
                 .map_err(|e| fail(row, e))?
                 .first()
             {
@@ -211,7 +214,9 @@ fn load(cx: &WriteCx<'_>, row: &Row, id: crate::ids::ClientId) -> R<Option<Clien
     Ok(c)
 }
 
-/// Imports one client row.
+/// Imports one client row. A plain create checks everything before its first write, so a
+/// failing one leaves nothing behind without a savepoint (FTS5 flushes its buffer at each);
+/// updates and archived creates write in steps and run in one.
 pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
     let empty = ClientFields::empty(ClientKind::Organization);
     let fields = fields_from_row(cx, job, row, empty)?;
@@ -219,71 +224,93 @@ pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
     let archived = parse(row, "archived", values::boolean)?;
     let created_at = parse(row, "created_at", values::instant)?;
     match find_match(cx, job, row, &fields)? {
-        None => {
-            let new = NewClient {
-                kind: fields.kind,
-                name: fields.name,
-                parent_id: fields.parent_id,
-                tax_id: fields.tax_id,
-                registration_number: fields.registration_number,
-                emails: fields.emails,
-                phones: fields.phones,
-                addresses: fields.addresses,
-                tags: fields.tags,
-                custom: fields.custom,
-                owner_id: owner,
-                open: fields.open,
-                external_id: fields.external_id,
-                created_at,
-            };
-            if new.owner_id.is_none() && cx.ctx.user_id().is_none() {
-                return Err(Failure::Row(row.error(
-                    "owner_email",
-                    "required when importing as the system context",
-                )));
-            }
-            let id = create_one(cx, &new, &job.client_fields, "", Via::Import)
-                .map_err(|e| fail(row, e))?;
-            if archived == Some(true) {
-                let c = clients::get(cx.tx, id).map_err(|e| fail(row, e))?;
-                if let Some(c) = c {
-                    write_archived(cx, &c, true, Via::Import).map_err(|e| fail(row, e))?;
-                }
-            }
-            Ok(Outcome::Created)
-        }
+        None if archived == Some(true) => in_savepoint(cx, || {
+            create(cx, job, row, fields, owner, created_at, archived)
+        }),
+        None => create(cx, job, row, fields, owner, created_at, archived),
         Some(_) if job.spec.on_match == OnMatch::Skip => Ok(Outcome::Unchanged),
-        Some(old) => {
-            let mut current = old.clone();
-            let next = fields_from_row(cx, job, row, ClientFields::from_stored(&old))?;
-            let mut next = next
-                .revalidated(&job.client_fields)
-                .map_err(|e| fail(row, e))?;
-            // `#<id>` is how exports name a record without an external id, not a new one.
-            if old.external_id.is_none()
-                && next.external_id.as_deref() == Some(format!("#{}", old.id).as_str())
-            {
-                next.external_id = None;
-            }
-            let mut changed = false;
-            if next != ClientFields::from_stored(&current) {
-                current =
-                    write_fields(cx, &current, &next, Via::Import).map_err(|e| fail(row, e))?;
-                changed = true;
-            }
-            if let Some(o) = owner.filter(|o| *o != current.owner_id) {
-                current = write_owner(cx, &current, o, Via::Import).map_err(|e| fail(row, e))?;
-                changed = true;
-            }
-            if let Some(a) = archived.filter(|a| *a != current.archived_at.is_some()) {
-                write_archived(cx, &current, a, Via::Import).map_err(|e| fail(row, e))?;
-                changed = true;
-            }
-            Ok(if changed {
-                Outcome::Updated
-            } else {
-                Outcome::Unchanged
-            })
+        Some(old) => in_savepoint(cx, || update(cx, job, row, old, owner, archived)),
+    }
+}
+
+/// Creates the client a row describes.
+fn create(
+    cx: &WriteCx<'_>,
+    job: &Job<'_>,
+    row: &Row,
+    fields: ClientFields,
+    owner: Option<crate::ids::UserId>,
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
+    archived: Option<bool>,
+) -> R<Outcome> {
+    let new = NewClient {
+        kind: fields.kind,
+        name: fields.name,
+        parent_id: fields.parent_id,
+        tax_id: fields.tax_id,
+        registration_number: fields.registration_number,
+        emails: fields.emails,
+        phones: fields.phones,
+        addresses: fields.addresses,
+        tags: fields.tags,
+        custom: fields.custom,
+        owner_id: owner,
+        open: fields.open,
+        external_id: fields.external_id,
+        created_at,
+    };
+    if new.owner_id.is_none() && cx.ctx.user_id().is_none() {
+        return Err(Failure::Row(row.error(
+            "owner_email",
+            "required when importing as the system context",
+        )));
+    }
+    let id = create_one(cx, &new, &job.client_fields, "", Via::Import).map_err(|e| fail(row, e))?;
+    if archived == Some(true) {
+        let c = clients::get(cx.tx, id).map_err(|e| fail(row, e))?;
+        if let Some(c) = c {
+            write_archived(cx, &c, true, Via::Import).map_err(|e| fail(row, e))?;
         }
     }
+    Ok(Outcome::Created)
+}
+
+/// Updates the matched client `old` with what the row says.
+fn update(
+    cx: &WriteCx<'_>,
+    job: &Job<'_>,
+    row: &Row,
+    old: Client,
+    owner: Option<crate::ids::UserId>,
+    archived: Option<bool>,
+) -> R<Outcome> {
+    let mut current = old.clone();
+    let next = fields_from_row(cx, job, row, ClientFields::from_stored(&old))?;
+    let mut next = next
+        .revalidated(&job.client_fields)
+        .map_err(|e| fail(row, e))?;
+    // `#<id>` is how exports name a record without an external id, not a new one.
+    if old.external_id.is_none()
+        && next.external_id.as_deref() == Some(format!("#{}", old.id).as_str())
+    {
+        next.external_id = None;
+    }
+    let mut changed = false;
+    if next != ClientFields::from_stored(&current) {
+        current = write_fields(cx, &current, &next, Via::Import).map_err(|e| fail(row, e))?;
+        changed = true;
+    }
+    if let Some(o) = owner.filter(|o| *o != current.owner_id) {
+        current = write_owner(cx, &current, o, Via::Import).map_err(|e| fail(row, e))?;
+        changed = true;
+    }
+    if let Some(a) = archived.filter(|a| *a != current.archived_at.is_some()) {
+        write_archived(cx, &current, a, Via::Import).map_err(|e| fail(row, e))?;
+        changed = true;
+    }
+    Ok(if changed {
+        Outcome::Updated
+    } else {
+        Outcome::Unchanged
+    })
 }

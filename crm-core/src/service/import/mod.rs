@@ -231,8 +231,9 @@ fn validate_spec(spec: &ImportSpec) -> Result<()> {
 /// Rows kept for a second try at the end; more than this and a forward reference is an error.
 const MAX_DEFERRED: usize = 100_000;
 
-/// Runs one row in a savepoint, so a failing row leaves nothing behind. A row with a forward
-/// reference goes to `deferred` (when given and not full) instead of failing.
+/// Runs one row and counts what it did. A row with a forward reference goes to `deferred`
+/// (when given and not full) instead of failing. Client rows take care of their own savepoints
+/// (most need none); other rows run in one, so a failing row leaves nothing behind.
 fn run_row(
     cx: &WriteCx<'_>,
     job: &Job<'_>,
@@ -240,40 +241,45 @@ fn run_row(
     report: &mut ImportReport,
     deferred: Option<&mut Vec<Row>>,
 ) -> Result<()> {
-    savepoint(cx, "SAVEPOINT import_row")?;
     let outcome = match job.spec.records {
         RecordKind::Clients => clients::row(cx, job, row),
-        RecordKind::Contacts => contacts::row(cx, job, row),
-        RecordKind::Deals => deals::row(cx, job, row),
-        RecordKind::Activities => activities::row(cx, job, row),
+        RecordKind::Contacts => in_savepoint(cx, || contacts::row(cx, job, row)),
+        RecordKind::Deals => in_savepoint(cx, || deals::row(cx, job, row)),
+        RecordKind::Activities => in_savepoint(cx, || activities::row(cx, job, row)),
     };
     match outcome {
-        Ok(o) => {
-            savepoint(cx, "RELEASE import_row")?;
-            match o {
-                Outcome::Created => report.created += 1,
-                Outcome::Updated => report.updated += 1,
-                Outcome::Unchanged => report.unchanged += 1,
-            }
-            Ok(())
-        }
-        Err(Failure::Row(e)) => {
-            savepoint(cx, "ROLLBACK TO import_row")?;
-            savepoint(cx, "RELEASE import_row")?;
-            add_error(report, e);
-            Ok(())
-        }
-        Err(Failure::Unresolved(e)) => {
-            savepoint(cx, "ROLLBACK TO import_row")?;
-            savepoint(cx, "RELEASE import_row")?;
-            match deferred {
-                Some(d) if d.len() < MAX_DEFERRED => d.push(row.clone()),
-                _ => add_error(report, e),
-            }
-            Ok(())
-        }
-        Err(Failure::Fatal(e)) => Err(e),
+        Ok(Outcome::Created) => report.created += 1,
+        Ok(Outcome::Updated) => report.updated += 1,
+        Ok(Outcome::Unchanged) => report.unchanged += 1,
+        Err(Failure::Row(e)) => add_error(report, e),
+        Err(Failure::Unresolved(e)) => match deferred {
+            Some(d) if d.len() < MAX_DEFERRED => d.push(row.clone()),
+            _ => add_error(report, e),
+        },
+        Err(Failure::Fatal(e)) => return Err(e),
     }
+    Ok(())
+}
+
+/// Runs `f` in a savepoint: when it fails with a row error, everything it wrote (deferred keys
+/// included) is undone. Keys deferred before are written first, so an update that rewrites a
+/// client's keys finds them in the table.
+pub(crate) fn in_savepoint<T>(
+    cx: &WriteCx<'_>,
+    f: impl FnOnce() -> std::result::Result<T, Failure>,
+) -> std::result::Result<T, Failure> {
+    cx.flush_keys().map_err(Failure::Fatal)?;
+    savepoint(cx, "SAVEPOINT import_row").map_err(Failure::Fatal)?;
+    let out = f().and_then(|v| cx.flush_keys().map(|_| v).map_err(Failure::Fatal));
+    let end = match &out {
+        Ok(_) => savepoint(cx, "RELEASE import_row"),
+        Err(Failure::Row(_) | Failure::Unresolved(_)) => savepoint(cx, "ROLLBACK TO import_row")
+            .and_then(|_| savepoint(cx, "RELEASE import_row")),
+        // The job stops and its transaction rolls back.
+        Err(Failure::Fatal(_)) => Ok(()),
+    };
+    end.map_err(Failure::Fatal)?;
+    out
 }
 
 /// Runs a savepoint statement through the statement cache (they run once per row).
@@ -372,21 +378,30 @@ impl Crm {
         let whole = spec.dry_run || spec.mode == ImportMode::AllOrNothing;
         let mut rolled_back = false;
         let mut deferred: Vec<Row> = Vec::new();
+        // Whether the job began on an empty client table (decided in its first transaction).
+        let mut first_load: Option<bool> = None;
         loop {
             let result = self.write(ctx, |cx| {
                 let job = load_job(cx, spec)?;
-                // Search documents are written once per batch: FTS5 flushes at every savepoint.
-                cx.defer_search();
                 if cx.access.plan(entity, Action::Import).is_empty() {
                     return Err(cx.deny(entity, Action::Import, None, true, "no import grant"));
+                }
+                let loading = spec.records == RecordKind::Clients
+                    && match first_load {
+                        Some(empty) => empty,
+                        None => *first_load.insert(client_store::is_empty(cx.tx)?),
+                    };
+                // Keys of new clients are inserted in sorted runs. Search documents of a first
+                // load are written as rows come (a row there rarely needs a savepoint, at which
+                // FTS5 would flush its buffer); otherwise once per batch.
+                cx.defer_keys();
+                if !loading {
+                    cx.defer_search();
                 }
                 let limit = if whole { usize::MAX } else { spec.batch_size };
                 // A first load of clients in one transaction builds the list indexes once at
                 // the end instead of row by row (the DDL is part of the transaction).
-                let rebuild = if whole
-                    && spec.records == RecordKind::Clients
-                    && client_store::is_empty(cx.tx)?
-                {
+                let rebuild = if whole && loading {
                     client_store::drop_list_indexes(cx.tx)?
                 } else {
                     Vec::new()
@@ -404,6 +419,7 @@ impl Crm {
                 )?;
                 // Row denials are reported per row; the job's own entry records the counts.
                 cx.clear_denial();
+                cx.flush_keys()?;
                 cx.flush_search()?;
                 client_store::create_indexes(cx.tx, &rebuild)?;
                 if whole {
