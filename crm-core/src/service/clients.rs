@@ -353,7 +353,8 @@ pub(crate) fn write_fields(
     if fields.parent_id != old.parent_id {
         check_parent(cx, fields.parent_id, Some(id))?;
     }
-    if !clients::update(cx.tx, id, old.version, fields, cx.now)? {
+    let before = ClientFields::from_stored(old);
+    if !clients::update(cx.tx, id, old.version, &before, fields, cx.now)? {
         return Err(CrmError::Conflict {
             entity: "client",
             id: id.0,

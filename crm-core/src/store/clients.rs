@@ -191,6 +191,7 @@ pub fn update(
     c: &Connection,
     id: ClientId,
     expected: i64,
+    old: &ClientFields,
     f: &ClientFields,
     now: i64,
 ) -> Result<bool> {
@@ -219,7 +220,7 @@ pub fn update(
             expected
         ])?;
     if n == 1 {
-        write_keys(c, id, f, true)?;
+        rewrite_keys(c, id, old, f)?;
     }
     Ok(n == 1)
 }
@@ -327,7 +328,7 @@ pub fn reindex_all(c: &Connection) -> Result<()> {
         f.emails = json_column(&r.get::<_, String>(5)?, what)?;
         f.phones = json_column(&r.get::<_, String>(6)?, what)?;
         f.tags = json_column(&r.get::<_, String>(7)?, what)?;
-        write_keys(c, id, &f, false)?;
+        write_keys(c, id, &f)?;
         write_search(c, id, &f)?;
     }
     Ok(())
@@ -378,12 +379,31 @@ pub fn insert_keys(c: &Connection, keys: &mut [ClientKey]) -> Result<()> {
     Ok(())
 }
 
-/// Rewrites (or with `replace` false, writes) the duplicate keys of a client.
-fn write_keys(c: &Connection, id: ClientId, f: &ClientFields, replace: bool) -> Result<()> {
-    if replace {
-        c.prepare_cached("DELETE FROM client_keys WHERE client_id = ?")?
-            .execute([id])?;
+/// Replaces the duplicate keys `old` gave a client by those of `new`; keys both have stay.
+/// Deletes go by the full key, so they need no index on the client id (a first load builds
+/// that one after).
+fn rewrite_keys(
+    c: &Connection,
+    id: ClientId,
+    old: &ClientFields,
+    new: &ClientFields,
+) -> Result<()> {
+    let (before, after) = (keys_of(old), keys_of(new));
+    let mut delete =
+        c.prepare_cached("DELETE FROM client_keys WHERE kind = ? AND key = ? AND client_id = ?")?;
+    for (kind, key) in before.iter().filter(|k| !after.contains(k)) {
+        delete.execute(params![kind, key, id])?;
     }
+    let mut insert =
+        c.prepare_cached("INSERT INTO client_keys (kind, key, client_id) VALUES (?, ?, ?)")?;
+    for (kind, key) in after.iter().filter(|k| !before.contains(k)) {
+        insert.execute(params![kind, key, id])?;
+    }
+    Ok(())
+}
+
+/// Writes the duplicate keys of a client that has none.
+fn write_keys(c: &Connection, id: ClientId, f: &ClientFields) -> Result<()> {
     let mut st =
         c.prepare_cached("INSERT INTO client_keys (kind, key, client_id) VALUES (?, ?, ?)")?;
     for (kind, key) in keys_of(f) {
@@ -776,15 +796,16 @@ pub fn is_empty(c: &Connection) -> Result<bool> {
         .exists([])?)
 }
 
-/// Drops the list and parent indexes of `clients` (not the unique external-id index, which
-/// matching needs) and returns their definitions for [`create_indexes`]. A bulk load into an
-/// empty table followed by one sorted index build is several times faster than maintaining five
-/// indexes row by row.
-pub fn drop_list_indexes(c: &Connection) -> Result<Vec<String>> {
+/// Drops the list and parent indexes of `clients` and the client-id index of `client_keys` (not
+/// the unique external-id index or the keys themselves, which matching reads) and returns their
+/// definitions for [`create_indexes`]. A bulk load into empty tables followed by one sorted
+/// build per index is several times faster than maintaining them row by row.
+pub fn drop_bulk_indexes(c: &Connection) -> Result<Vec<String>> {
     let defs: Vec<(String, String)> = c
         .prepare(
-            "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'clients'
-             AND sql IS NOT NULL AND name != 'clients_external' ORDER BY name",
+            "SELECT name, sql FROM sqlite_schema WHERE type = 'index'
+             AND tbl_name IN ('clients', 'client_keys') AND sql IS NOT NULL
+             AND name != 'clients_external' ORDER BY name",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
