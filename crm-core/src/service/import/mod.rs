@@ -131,6 +131,7 @@ fn known_fields(kind: RecordKind) -> &'static [&'static str] {
             "owner_name",
             "open",
             "archived",
+            "archived_at",
             "created_at",
         ],
         RecordKind::Contacts => &[
@@ -399,11 +400,10 @@ impl Crm {
                     cx.defer_search();
                 }
                 let limit = if whole { usize::MAX } else { spec.batch_size };
-                // A first load of clients in one transaction builds the list indexes and the
-                // keys' client index once at the end instead of row by row (the DDL is part of
-                // the transaction).
+                // A first load of clients in one transaction builds the list indexes once at
+                // the end instead of row by row (the DDL is part of the transaction).
                 let rebuild = if whole && loading {
-                    client_store::drop_bulk_indexes(cx.tx)?
+                    client_store::drop_list_indexes(cx.tx)?
                 } else {
                     Vec::new()
                 };
