@@ -618,3 +618,42 @@ fn backup_rotate_keeps_the_newest_n() {
         "keep",
     );
 }
+
+/// The permission check comes before anything touches the disk: a refused rotation leaves no
+/// folder behind (not even the parents it would have created).
+#[test]
+fn backup_rotate_refuses_a_non_administrator_before_creating_its_folder() {
+    let db = Db::new();
+    let parent = db.dir.path().join("not-yet");
+    let dir = parent.join("rotated");
+    let err = db
+        .crm
+        .backup_rotate(&db.ctx(&db.org.ann), &dir, 3, &mut |_| true)
+        .expect_err("ann is no administrator");
+    assert!(
+        matches!(
+            err,
+            CrmError::AdminRequired {
+                operation: "backup_rotate"
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!dir.exists(), "the backup folder was created");
+    assert!(
+        !parent.exists(),
+        "a parent of the backup folder was created"
+    );
+    // The same refusal comes first even for an invalid `keep`.
+    let err = db
+        .crm
+        .backup_rotate(&db.ctx(&db.org.ann), &dir, 0, &mut |_| true)
+        .expect_err("ann, keep 0");
+    assert_permission(&err);
+    assert!(!parent.exists());
+    // An administrator's rotation creates it.
+    db.crm
+        .backup_rotate(&admin(&db), &dir, 3, &mut |_| true)
+        .expect("admin rotates");
+    assert!(dir.is_dir());
+}

@@ -1205,3 +1205,52 @@ fn contacts_import_links_updates_and_checks_kinds() {
         r.errors
     );
 }
+
+/// `archived_at` archives a client at that time (it implies `archived`), moves the archive
+/// time of a client already archived, and is refused in the future, before the client was
+/// created, and next to `archived = false`.
+#[test]
+fn archived_at_archives_at_that_time_and_is_checked() {
+    let db = Db::new();
+    let s = skip_invalid(clients_spec(), 100);
+    let text = "external_id,name,owner_email,created_at,archived,archived_at\n\
+        A1,Old Ltd,ann@corp.example,2020-01-01T00:00:00Z,,2021-06-30T12:00:00.123Z\n\
+        A2,Future Ltd,ann@corp.example,,,2999-01-01T00:00:00Z\n\
+        A3,Early Ltd,ann@corp.example,2020-01-01T00:00:00Z,,2019-12-31\n\
+        A4,Contra Ltd,ann@corp.example,,false,2021-01-01\n";
+    let r = run(&db, &db.sys, &s, text);
+    assert_eq!((r.created, r.invalid), (1, 3), "{:#?}", r.errors);
+    let fields: Vec<(u64, Option<&str>)> = r
+        .errors
+        .iter()
+        .map(|e| (e.row, e.column.as_deref()))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            (2, Some("archived_at")),
+            (3, Some("archived_at")),
+            (4, Some("archived_at"))
+        ],
+        "{:#?}",
+        r.errors
+    );
+    let at = |s: &str| {
+        Some(
+            DateTime::parse_from_rfc3339(s)
+                .expect("time")
+                .with_timezone(&Utc),
+        )
+    };
+    assert_eq!(
+        by_ext(&db, "A1").archived_at,
+        at("2021-06-30T12:00:00.123Z")
+    );
+    // A later import moves the time; the same time again changes nothing.
+    let again = "external_id,archived_at\nA1,2022-02-02T00:00:00Z\n";
+    let r = run(&db, &db.sys, &clients_spec(), again);
+    assert_eq!(counts(&r), (1, 0, 1, 0, 0));
+    assert_eq!(by_ext(&db, "A1").archived_at, at("2022-02-02T00:00:00Z"));
+    let r = run(&db, &db.sys, &clients_spec(), again);
+    assert_eq!(counts(&r), (1, 0, 0, 1, 0));
+}

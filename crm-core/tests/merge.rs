@@ -835,6 +835,105 @@ fn a_merge_needs_update_on_the_survivor_delete_on_the_duplicate_and_update_on_wh
     );
 }
 
+/// An undo checks the actor's rights again, on the records as they are now: whoever lost the
+/// update right on what moves back (deals, activities) since the merge is refused with
+/// `PermissionDenied`, the refusal is audited as a denial, and nothing changes.
+#[test]
+fn undo_needs_update_on_everything_it_moves_back() {
+    let sc = scene();
+    let db = &sc.db;
+    let before_merge = state(&sc);
+    let req = request(&sc.s, &sc.d, &[("name", MergeChoice::Survivor)]);
+    let clients = all_level(
+        EntityType::Client,
+        &[Action::Read, Action::Update, Action::Delete],
+    );
+    let with = |deal: &[Action], activity: &[Action]| {
+        let mut g = clients.clone();
+        g.extend(all_level(EntityType::Deal, deal));
+        g.extend(all_level(EntityType::Activity, activity));
+        g
+    };
+    let full = with(
+        &[Action::Read, Action::Update],
+        &[Action::Read, Action::Update],
+    );
+    let (mia, mia_ctx) = user_with(db, "Mia", full.clone());
+    let role = db
+        .crm
+        .roles(&db.sys)
+        .expect("roles")
+        .into_iter()
+        .find(|r| r.name == "Mia")
+        .expect("role");
+    let out = db.crm.merge_clients(&mia_ctx, &req).expect("merge");
+    let merged = state(&sc);
+    let refused = |what: &str, grants: Vec<crm_core::access::Grant>, entity: EntityType| {
+        db.crm
+            .set_role_grants(&db.sys, role.id, &grants)
+            .expect("grants");
+        let before = db.snapshot();
+        let denials = |e: EntityType| {
+            all_audit(&db.crm, &db.sys)
+                .into_iter()
+                .filter(|a| {
+                    a.outcome == "denied"
+                        && a.actor_id == Some(mia.id.0)
+                        && a.action == format!("{}.update", e.as_str())
+                })
+                .count()
+        };
+        let denied_before = denials(entity);
+        let err = db.crm.undo_merge(&mia_ctx, out.merge_id).expect_err(what);
+        match &err {
+            CrmError::PermissionDenied {
+                entity: e,
+                action: Action::Update,
+                ..
+            } => assert_eq!(*e, entity, "{what}: {err:?}"),
+            other => panic!("{what}: expected PermissionDenied on update, got {other:?}"),
+        }
+        assert!(
+            before.changed_except_audit(&db.snapshot()).is_empty(),
+            "{what}: a refused undo changed data"
+        );
+        assert_eq!(state(&sc), merged, "{what}: the merge is still in place");
+        assert_eq!(
+            denials(entity),
+            denied_before + 1,
+            "{what}: the refusal is audited as a denial"
+        );
+    };
+    refused(
+        "deals only readable",
+        with(&[Action::Read], &[Action::Read, Action::Update]),
+        EntityType::Deal,
+    );
+    refused(
+        "activities only readable",
+        with(&[Action::Read, Action::Update], &[Action::Read]),
+        EntityType::Activity,
+    );
+    // Update on the clients themselves: delete alone does not do.
+    let mut no_client_update = all_level(EntityType::Client, &[Action::Read, Action::Delete]);
+    no_client_update.extend(all_level(EntityType::Deal, &[Action::Read, Action::Update]));
+    no_client_update.extend(all_level(
+        EntityType::Activity,
+        &[Action::Read, Action::Update],
+    ));
+    refused(
+        "clients not updatable",
+        no_client_update,
+        EntityType::Client,
+    );
+    // With the rights back the undo goes through and restores everything.
+    db.crm
+        .set_role_grants(&db.sys, role.id, &full)
+        .expect("grants");
+    db.crm.undo_merge(&mia_ctx, out.merge_id).expect("undo");
+    assert_eq!(state(&sc), before_merge);
+}
+
 /// FINDING: the survivor's timeline shows the history of the client merged into it,
 /// but not of the clients merged into that one before: after C → B and then B → A, C's
 /// history is gone from A's timeline (the lookup follows one merge, not the chain).

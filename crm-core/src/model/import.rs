@@ -100,17 +100,34 @@ impl From<&str> for Targets {
 /// - clients: `external_id`, `kind` (`organization`/`person`), `name`, `parent_external_id`,
 ///   `parent_name`, `tax_id`, `registration_number`, `email`, `emails`, `phone`, `phones`,
 ///   `address.street|city|region|postal_code|country`, `addresses`, `tags`, `custom.<key>`,
-///   `owner_email`, `owner_name`, `open`, `archived`, `created_at`;
+///   `owner_email`, `owner_name`, `open`, `archived`, `archived_at` (when it was archived;
+///   implies `archived`), `created_at`;
 /// - contacts: `organization_external_id`, `organization_name`, `person_external_id`,
 ///   `person_name`, `position`;
 /// - deals: `external_id`, `title`, `pipeline` (by name; else the job's), `client_external_id`, `client_name`,
 ///   `contact_external_id`, `stage`, `amount` (decimal, in the currency's units) or
 ///   `amount_minor`, `currency`, `probability`, `expected_close_date`, `owner_email`,
 ///   `owner_name`, `open`, `custom.<key>`, `lost_reason`, `created_at`, `stage_at` (when the
-///   deal entered its stage), `history` (JSON list of `{"stage": name, "at": time}`);
+///   deal entered its stage), `history` (JSON list of `{"stage": name, "at": time}`, a step
+///   into a lost stage with its `"lost_reason"`, else the row's is used);
 /// - activities: `external_id`, `kind`, `subject`, `body`, `client_external_id`,
 ///   `deal_external_id`, `assignee_email`, `assignee_name`, `due_at`, `remind_at`,
 ///   `done_at`, `open`, `created_at`.
+///
+/// Cells (a CSV field, or a value of a JSON line):
+/// - A cell is trimmed, and a blank one means "no value": the field is left as it is (an
+///   update does not clear it).
+/// - Lists (`emails`, `phones`, `tags`) are either items separated by `;` or line breaks
+///   (`work:a@x.com; billing:b@x.com`, `vip; key account`; each item trimmed, empty ones
+///   ignored), or a JSON array (`["R&D; Sales", "[VIP]"]`, e-mails and phones as
+///   `[{"kind": "work", "address": "a@x.com"}]`). A cell is read as JSON only when it starts
+///   with `[` and parses as JSON, so `[VIP]; x` is two tags. Exports write the `;` form unless
+///   an item would not survive it (it holds `;` or a line break, has surrounding white space,
+///   or the first item starts with `[`); then the JSON form. `addresses` is always JSON.
+/// - Custom text: a cell that is a JSON string literal (`""`, `"  padded  "`) is that text
+///   exactly, empty or with its white space; any other cell is the text itself. Exports write
+///   empty text, text with surrounding white space and text that is itself such a literal that
+///   way, so they come back unchanged.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportSpec {
@@ -232,7 +249,9 @@ pub struct ImportProgress {
     pub bytes_total: Option<u64>,
 }
 
-/// An export job.
+/// An export job. The columns are the import's target fields, written in the cell forms
+/// [`ImportSpec`] describes, so an export imports back unchanged; a CSV export always starts
+/// with its header row, even when there is no record.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportSpec {
@@ -259,5 +278,60 @@ impl ExportSpec {
             neutralize_formulas: true,
             include_archived: true,
         }
+    }
+}
+
+/// Reads a custom text cell: a cell holding a JSON string literal (`""`, `"  padded  "`) is
+/// that string exactly; any other cell is the text as it stands. See [`ImportSpec`].
+pub(crate) fn decode_text_cell(cell: &str) -> String {
+    if cell.len() >= 2 && cell.starts_with('"') && cell.ends_with('"') {
+        if let Ok(text) = serde_json::from_str::<String>(cell) {
+            return text;
+        }
+    }
+    cell.to_string()
+}
+
+/// Writes a custom text cell that [`decode_text_cell`] reads back exactly: the text as it
+/// stands, unless the importer would change it (it trims cells and takes a blank one as no
+/// value) or decode it; then as a JSON string literal.
+pub(crate) fn encode_text_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_empty() || text.trim() != text || decode_text_cell(text) != text {
+        serde_json::Value::from(text).to_string().into()
+    } else {
+        text.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode_text_cell, encode_text_cell};
+
+    #[test]
+    fn text_cells_read_back_exactly() {
+        for text in [
+            "",
+            " ",
+            "  padded  ",
+            "\tstarts with a tab",
+            "ends with a newline\n",
+            "\"quoted\"",
+            "\"",
+            "\"\"",
+            "plain",
+            "say \"hi\"",
+            "line one\nline two",
+        ] {
+            let cell = encode_text_cell(text);
+            assert_eq!(
+                cell.trim(),
+                cell,
+                "{text:?} encodes without surrounding space"
+            );
+            assert_eq!(decode_text_cell(&cell), text, "{text:?} via {cell:?}");
+        }
+        assert_eq!(encode_text_cell("plain"), "plain");
+        assert_eq!(encode_text_cell(""), "\"\"");
+        assert_eq!(decode_text_cell("\"unterminated"), "\"unterminated");
     }
 }

@@ -80,15 +80,19 @@ impl Crm {
     /// Checks a database file without changing it: integrity, audit chain, schema version.
     /// Administrators and the system context only.
     pub fn verify_backup(&self, ctx: &Ctx, path: &Path) -> Result<BackupCheck> {
-        self.read(ctx, |_, access| {
-            if !access.is_admin() {
-                return Err(CrmError::AdminRequired {
-                    operation: "verify_backup",
-                });
-            }
-            Ok(())
-        })?;
+        self.require_admin(ctx, "verify_backup")?;
         check_file(path)
+    }
+
+    /// Refuses a caller that is neither an administrator nor the system context.
+    fn require_admin(&self, ctx: &Ctx, operation: &'static str) -> Result<()> {
+        self.read(ctx, |_, access| {
+            if access.is_admin() {
+                Ok(())
+            } else {
+                Err(CrmError::AdminRequired { operation })
+            }
+        })
     }
 
     /// Restores a backup file, after checking it: into a new file, or over the open database
@@ -156,7 +160,8 @@ impl Crm {
 
     /// Writes a new backup into `dir` named `crm-backup-<UTC time>.db` and deletes the oldest
     /// such files beyond `keep` (other files are left alone). For hosts that back up from
-    /// their own timer. Returns the new file.
+    /// their own timer. Returns the new file. Administrators and the system context only,
+    /// checked before anything is created on disk.
     pub fn backup_rotate(
         &self,
         ctx: &Ctx,
@@ -164,6 +169,8 @@ impl Crm {
         keep: usize,
         progress: &mut dyn FnMut(CopyProgress) -> bool,
     ) -> Result<PathBuf> {
+        // Refuse before touching the disk: a non-administrator must not create folders.
+        self.require_admin(ctx, "backup_rotate")?;
         if keep == 0 {
             return Err(CrmError::invalid("keep", "must be at least 1"));
         }

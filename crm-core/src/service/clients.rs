@@ -405,6 +405,45 @@ pub(crate) fn write_archived(
     )
 }
 
+/// Checks a time to archive a client created at `created` (milliseconds) at: neither in the
+/// future nor before the creation. Returns it in milliseconds. Callers that write in steps
+/// check it before their first write.
+pub(crate) fn archive_time(
+    cx: &WriteCx<'_>,
+    at: chrono::DateTime<chrono::Utc>,
+    created: i64,
+) -> Result<i64> {
+    let at = past_instant(Some(at), cx.now, "archived_at")?;
+    if at < created {
+        return Err(CrmError::invalid(
+            "archived_at",
+            "is before the client was created (give its created_at)",
+        ));
+    }
+    Ok(at)
+}
+
+/// Archives a loaded client at `at` rather than now (an import carrying the time the source
+/// archived it), or moves the archive time of an archived one; `at` is checked by
+/// [`archive_time`]. The caller checked the permission.
+pub(crate) fn write_archived_at(
+    cx: &WriteCx<'_>,
+    old: &Client,
+    at: chrono::DateTime<chrono::Utc>,
+    via: Via,
+) -> Result<Client> {
+    let at = archive_time(cx, at, old.created_at.timestamp_millis())?;
+    if !clients::set_archived(cx.tx, old.id, old.version, Some(at), cx.now)? {
+        return Err(CrmError::Conflict {
+            entity: "client",
+            id: old.id.0,
+            expected: old.version,
+            actual: old.version + 1,
+        });
+    }
+    finish(cx, "client.archive", old, old.id, via)
+}
+
 /// Gives a loaded client to `new_owner`, who must lie inside the actor's assign (or import) level.
 pub(crate) fn write_owner(
     cx: &WriteCx<'_>,

@@ -7,7 +7,8 @@ use crate::crm::{Access, Crm};
 use crate::error::{CrmError, Result};
 use crate::ids::{ClientId, UserId};
 use crate::model::{
-    Activity, Client, CustomField, Deal, ExportSpec, FileFormat, Pipeline, RecordKind,
+    encode_text_cell, Activity, Client, CustomField, CustomFieldType, Deal, ExportSpec, FileFormat,
+    Pipeline, RecordKind,
 };
 use crate::store::{activities, clients, custom_fields, deals, org, pipelines};
 use crate::Ctx;
@@ -51,21 +52,43 @@ fn scalar(v: Value) -> Cell {
     Cell { json: v, csv }
 }
 
-/// A list whose CSV form is `kind:value; kind:value`.
+/// Whether a list item survives the `; ` form: the importer splits at `;` and line breaks,
+/// trims each item and drops empty ones.
+fn plain_item(s: &str) -> bool {
+    !s.is_empty() && s.trim() == s && !s.contains([';', '\n'])
+}
+
+/// A list cell: `a; b` when every item reads back from that form, else the list as a JSON
+/// array, which the importer reads exactly (a cell starting with `[` that parses as JSON is
+/// one). A first item starting with `[` goes the JSON way too, so a `; ` cell never looks like
+/// JSON. `values` are the raw items, `texts` their `; ` forms.
+fn list_cell(json: Value, values: &[&str], texts: Vec<String>) -> Cell {
+    let plain =
+        values.iter().all(|v| plain_item(v)) && !texts.first().is_some_and(|t| t.starts_with('['));
+    let csv = if plain {
+        texts.join("; ")
+    } else {
+        json.to_string()
+    };
+    Cell { json, csv }
+}
+
+/// A list whose `; ` form is `kind:value; kind:value`.
 fn labelled<T: serde::Serialize>(
     items: &[T],
     kind: impl Fn(&T) -> Value,
     value: impl Fn(&T) -> &str,
 ) -> Cell {
-    let csv = items
+    let texts = items
         .iter()
         .map(|i| format!("{}:{}", kind(i).as_str().unwrap_or("other"), value(i)))
-        .collect::<Vec<_>>()
-        .join("; ");
-    Cell {
-        json: serde_json::to_value(items).unwrap_or(Value::Null),
-        csv,
-    }
+        .collect();
+    let values: Vec<&str> = items.iter().map(&value).collect();
+    list_cell(
+        serde_json::to_value(items).unwrap_or(Value::Null),
+        &values,
+        texts,
+    )
 }
 
 /// A value whose CSV form is its JSON text.
@@ -97,7 +120,15 @@ struct Sink<'a> {
     neutralize: bool,
     csv: Option<csv::Writer<&'a mut dyn Write>>,
     out: Option<&'a mut dyn Write>,
-    wrote_header: bool,
+    /// The columns of the header, which every row repeats in order.
+    columns: Vec<String>,
+}
+
+fn csv_err(e: csv::Error) -> CrmError {
+    CrmError::Io {
+        path: "export output".into(),
+        message: e.to_string(),
+    }
 }
 
 impl<'a> Sink<'a> {
@@ -108,19 +139,33 @@ impl<'a> Sink<'a> {
                 neutralize: spec.neutralize_formulas,
                 csv: Some(csv::Writer::from_writer(out)),
                 out: None,
-                wrote_header: false,
+                columns: Vec::new(),
             },
             FileFormat::JsonLines => Sink {
                 format: spec.format,
                 neutralize: false,
                 csv: None,
                 out: Some(out),
-                wrote_header: false,
+                columns: Vec::new(),
             },
         }
     }
 
+    /// Starts the output: a CSV file gets its header row even when no record follows, so an
+    /// empty export still names its columns and imports back as zero rows.
+    fn header(&mut self, columns: Vec<String>) -> Result<()> {
+        if let Some(w) = self.csv.as_mut() {
+            w.write_record(&columns).map_err(csv_err)?;
+        }
+        self.columns = columns;
+        Ok(())
+    }
+
     fn row(&mut self, cells: Vec<(String, Cell)>) -> Result<()> {
+        debug_assert!(
+            cells.iter().map(|(k, _)| k).eq(self.columns.iter()),
+            "an export row's columns differ from its header"
+        );
         let io = |e: std::io::Error| CrmError::Io {
             path: "export output".into(),
             message: e.to_string(),
@@ -131,15 +176,6 @@ impl<'a> Sink<'a> {
                     .csv
                     .as_mut()
                     .ok_or_else(|| CrmError::invalid("format", "csv writer missing"))?;
-                let csv_err = |e: csv::Error| CrmError::Io {
-                    path: "export output".into(),
-                    message: e.to_string(),
-                };
-                if !self.wrote_header {
-                    w.write_record(cells.iter().map(|(k, _)| k.as_str()))
-                        .map_err(csv_err)?;
-                    self.wrote_header = true;
-                }
                 let neutral = self.neutralize;
                 w.write_record(cells.iter().map(|(_, c)| {
                     if neutral {
@@ -210,6 +246,72 @@ impl Names {
     }
 }
 
+/// The header of a client export (before the custom fields); `client_row` writes these.
+const CLIENT_COLUMNS: [&str; 15] = [
+    "external_id",
+    "kind",
+    "name",
+    "parent_external_id",
+    "tax_id",
+    "registration_number",
+    "emails",
+    "phones",
+    "addresses",
+    "tags",
+    "owner_email",
+    "open",
+    "archived",
+    "archived_at",
+    "created_at",
+];
+
+/// The header of a contact-link export.
+const CONTACT_COLUMNS: [&str; 3] = ["organization_external_id", "person_external_id", "position"];
+
+/// The header of a deal export (before the custom fields); `deal_row` writes these.
+const DEAL_COLUMNS: [&str; 15] = [
+    "external_id",
+    "title",
+    "pipeline",
+    "stage",
+    "client_external_id",
+    "contact_external_id",
+    "amount_minor",
+    "currency",
+    "probability",
+    "expected_close_date",
+    "owner_email",
+    "open",
+    "lost_reason",
+    "created_at",
+    "history",
+];
+
+/// The header of an activity export; `activity_row` writes these.
+const ACTIVITY_COLUMNS: [&str; 12] = [
+    "external_id",
+    "kind",
+    "subject",
+    "body",
+    "client_external_id",
+    "deal_external_id",
+    "assignee_email",
+    "due_at",
+    "remind_at",
+    "done_at",
+    "open",
+    "created_at",
+];
+
+/// Fixed columns followed by one `custom.<key>` column per custom field.
+fn columns(fixed: &[&str], defs: &[CustomField]) -> Vec<String> {
+    fixed
+        .iter()
+        .map(|c| c.to_string())
+        .chain(defs.iter().map(|d| format!("custom.{}", d.key)))
+        .collect()
+}
+
 fn custom_cells(
     cells: &mut Vec<(String, Cell)>,
     defs: &[CustomField],
@@ -217,7 +319,15 @@ fn custom_cells(
 ) {
     for d in defs {
         let v = custom.get(&d.key).cloned().unwrap_or(Value::Null);
-        let cell = if v.is_object() { as_json(v) } else { scalar(v) };
+        let cell = match &v {
+            // Empty text or text with surrounding white space would not survive the import's
+            // trimming (both formats, so one rule reads both back).
+            Value::String(t) if d.field_type == CustomFieldType::Text => {
+                text(encode_text_cell(t).into_owned())
+            }
+            Value::Object(_) => as_json(v),
+            _ => scalar(v),
+        };
         cells.push((format!("custom.{}", d.key), cell));
     }
 }
@@ -274,14 +384,16 @@ fn client_row(
         ),
         (
             "tags".into(),
-            Cell {
-                json: json!(x.tags),
-                csv: x.tags.join("; "),
-            },
+            list_cell(
+                json!(x.tags),
+                &x.tags.iter().map(String::as_str).collect::<Vec<_>>(),
+                x.tags.clone(),
+            ),
         ),
         ("owner_email".into(), n.user(x.owner_id)),
         ("open".into(), scalar(json!(x.open))),
         ("archived".into(), scalar(json!(x.archived_at.is_some()))),
+        ("archived_at".into(), time(x.archived_at)),
         ("created_at".into(), time(Some(x.created_at))),
     ];
     custom_cells(&mut cells, defs, &x.custom);
@@ -301,9 +413,20 @@ fn deal_row(
             .map(|s| s.name.clone())
             .unwrap_or_default()
     };
-    let history: Vec<Value> = deals::events(c, d.id)?
+    // A step into a lost stage carries its reason: the deal's own is gone once it is reopened,
+    // and replaying the history needs one for every lost spell.
+    let history: Vec<Value> = deals::history(c, d.id)?
         .into_iter()
-        .map(|e| json!({ "stage": stage_name(e.to_stage_id), "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }))
+        .map(|(e, lost_reason)| {
+            let mut step = json!({
+                "stage": stage_name(e.to_stage_id),
+                "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            });
+            if let (Some(reason), Some(obj)) = (lost_reason, step.as_object_mut()) {
+                obj.insert("lost_reason".into(), Value::String(reason));
+            }
+            step
+        })
         .collect();
     let mut cells = vec![
         (
@@ -394,7 +517,10 @@ fn export_access(
 impl Crm {
     /// Writes every record of `spec.records` the actor may export to `out`, in the columns the
     /// importer reads (references by external id, or `#<id>` for records without one; users by
-    /// e-mail; stages by name; custom fields as `custom.<key>`). `progress` gets the number of
+    /// e-mail; stages by name; custom fields as `custom.<key>`) and in the cell forms it reads
+    /// back exactly (see [`ImportSpec`](crate::model::ImportSpec): lists as `a; b` or a JSON
+    /// array, custom text as a JSON string when it is empty or has surrounding white space). A
+    /// CSV export starts with its header row, also when there is no record. `progress` gets the number of
     /// records written every 1,000 and may cancel by returning `false` (what was written stays
     /// in `out`). Returns the number of records written. An actor with no export grant on the
     /// entity type gets `PermissionDenied`. Audited.
@@ -434,6 +560,7 @@ impl Crm {
                     else {
                         return Err(no_grant(EntityType::Client));
                     };
+                    sink.header(columns(&CLIENT_COLUMNS, &defs))?;
                     let mut after = 0;
                     loop {
                         let page =
@@ -452,6 +579,7 @@ impl Crm {
                     else {
                         return Err(no_grant(EntityType::Client));
                     };
+                    sink.header(columns(&CONTACT_COLUMNS, &[]))?;
                     let mut after = (0, 0);
                     loop {
                         let page = clients::export_contacts(c, &sql, after, PAGE)?;
@@ -480,6 +608,7 @@ impl Crm {
                     else {
                         return Err(no_grant(EntityType::Deal));
                     };
+                    sink.header(columns(&DEAL_COLUMNS, &defs))?;
                     let mut after = 0;
                     loop {
                         let page = deals::export_page(c, &sql, after, PAGE)?;
@@ -498,6 +627,7 @@ impl Crm {
                     else {
                         return Err(no_grant(EntityType::Activity));
                     };
+                    sink.header(columns(&ACTIVITY_COLUMNS, &[]))?;
                     let mut after = 0;
                     loop {
                         let page = activities::export_page(c, &sql, after, PAGE)?;

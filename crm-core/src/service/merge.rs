@@ -188,6 +188,51 @@ fn check_movable(cx: &WriteCx<'_>, entity: EntityType, ids: &[i64]) -> Result<()
     Ok(())
 }
 
+/// Checks, before an undo writes anything, that the actor may still update every record it
+/// moves back: rights may have changed since the merge. The survivor was loaded for update;
+/// the duplicate gets its fields back; deals, activities and subsidiaries still pointing at
+/// the survivor change client; organisations other than the two get their contact link back.
+fn check_undoable(cx: &WriteCx<'_>, undo: &Undo, sid: ClientId, d_now: &Client) -> Result<()> {
+    cx.check(
+        EntityType::Client,
+        Action::Update,
+        d_now.id.0,
+        &acl_of(d_now),
+    )?;
+    let moved = |table: &str, column: &str, ids: &[i64]| {
+        merge::still_referencing(cx.tx, table, column, ids, sid)
+    };
+    check_movable(
+        cx,
+        EntityType::Deal,
+        &moved("deals", "client_id", &undo.deals_client)?,
+    )?;
+    check_movable(
+        cx,
+        EntityType::Deal,
+        &moved("deals", "contact_id", &undo.deals_contact)?,
+    )?;
+    check_movable(
+        cx,
+        EntityType::Activity,
+        &moved("activities", "client_id", &undo.activities)?,
+    )?;
+    check_movable(
+        cx,
+        EntityType::Client,
+        &moved("clients", "parent_id", &undo.subsidiaries)?,
+    )?;
+    // Changing an organisation's contacts is an update of the organisation (as `link_contact`).
+    let orgs: Vec<i64> = undo
+        .links
+        .iter()
+        .map(|(org, ..)| *org)
+        .filter(|o| *o != sid && *o != d_now.id)
+        .map(|o| o.0)
+        .collect();
+    check_movable(cx, EntityType::Client, &orgs)
+}
+
 /// Re-points references of `ids` from one client to another and records each move.
 fn repoint(
     cx: &WriteCx<'_>,
@@ -304,7 +349,9 @@ impl Crm {
     /// Undoes a merge: the survivor's fields and owner go back to what they were before it
     /// (later edits of those fields are overwritten), the duplicate is restored, and every moved
     /// deal, activity, subsidiary and contact link that still points at the survivor goes back.
-    /// Same permissions as the merge; audited.
+    /// Same permissions as the merge, checked again on the records as they are now (update on
+    /// the survivor, the duplicate and everything that moves back, delete on the duplicate):
+    /// without them the undo is refused with `PermissionDenied`, audited, and changes nothing.
     pub fn undo_merge(&self, ctx: &Ctx, merge_id: i64) -> Result<Client> {
         self.write(ctx, |cx| {
             let (sid, did, doc) = merge::pending(cx.tx, merge_id)?.ok_or(CrmError::NotFound {
@@ -317,6 +364,7 @@ impl Crm {
             })?;
             let s_now = load_for(cx, sid, Action::Update)?;
             let d_now = load_for(cx, did, Action::Delete)?;
+            check_undoable(cx, &undo, sid, &d_now)?;
             // Survivor first (it gives back the duplicate's external id), then the duplicate.
             let mut s_now = write_fields(
                 cx,

@@ -161,7 +161,16 @@ pub fn insert(
         d.open, d.custom, created_at, created_at, created.0, created.1, now, d.external_id
     ])?;
     let id = DealId(c.last_insert_rowid());
-    insert_event(c, id, d.pipeline_id, None, d.stage_id, created_at, actor)?;
+    insert_event(
+        c,
+        id,
+        d.pipeline_id,
+        None,
+        d.stage_id,
+        created_at,
+        actor,
+        None,
+    )?;
     Ok(id)
 }
 
@@ -216,11 +225,23 @@ pub fn change_stage(
         )?
         .execute(params![ch.to, ch.status.as_i64(), ch.at, closed_at, closed_day, closed_month, ch.lost_reason, now, id, expected])?;
     if n == 1 {
-        insert_event(c, id, ch.pipeline, Some(ch.from), ch.to, ch.at, ch.actor)?;
+        let reason = ch.lost_reason.as_deref();
+        insert_event(
+            c,
+            id,
+            ch.pipeline,
+            Some(ch.from),
+            ch.to,
+            ch.at,
+            ch.actor,
+            reason,
+        )?;
     }
     Ok(n == 1)
 }
 
+/// Records a stage event; `lost_reason` is the reason given for entering a lost stage.
+#[allow(clippy::too_many_arguments)]
 fn insert_event(
     c: &Connection,
     deal: DealId,
@@ -229,11 +250,13 @@ fn insert_event(
     to: StageId,
     at: i64,
     actor: Option<i64>,
+    lost_reason: Option<&str>,
 ) -> Result<()> {
     c.prepare_cached(
-        "INSERT INTO deal_stage_events (deal_id, pipeline_id, from_stage_id, to_stage_id, at, actor_id) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO deal_stage_events (deal_id, pipeline_id, from_stage_id, to_stage_id, at, actor_id, lost_reason)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )?
-    .execute(params![deal, pipeline, from, to, at, actor])?;
+    .execute(params![deal, pipeline, from, to, at, actor, lost_reason])?;
     Ok(())
 }
 
@@ -264,18 +287,26 @@ pub fn delete(c: &Connection, id: DealId) -> Result<()> {
 
 /// The stage events of a deal, oldest first.
 pub fn events(c: &Connection, id: DealId) -> Result<Vec<StageEvent>> {
+    Ok(history(c, id)?.into_iter().map(|(e, _)| e).collect())
+}
+
+/// The stage events of a deal, oldest first, each with the lost reason given when it entered
+/// a lost stage (`None` for other stages, and for lost spells recorded before schema 9).
+pub fn history(c: &Connection, id: DealId) -> Result<Vec<(StageEvent, Option<String>)>> {
     let mut st = c.prepare_cached(
-        "SELECT id, deal_id, from_stage_id, to_stage_id, at, actor_id FROM deal_stage_events WHERE deal_id = ? ORDER BY at, id",
+        "SELECT id, deal_id, from_stage_id, to_stage_id, at, actor_id, lost_reason FROM deal_stage_events
+         WHERE deal_id = ? ORDER BY at, id",
     )?;
     let rows = st.query_map([id], |r| {
-        Ok(StageEvent {
+        let event = StageEvent {
             id: r.get(0)?,
             deal_id: r.get(1)?,
             from_stage_id: r.get(2)?,
             to_stage_id: r.get(3)?,
             at: from_millis(r.get(4)?),
             actor_id: r.get::<_, Option<i64>>(5)?.map(UserId),
-        })
+        };
+        Ok((event, r.get(6)?))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -13,6 +13,26 @@ pub fn referencing(c: &Connection, table: &str, column: &str, from: ClientId) ->
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The listed rows of `table` whose `column` is still `at` (the ones an undo moves back).
+pub fn still_referencing(
+    c: &Connection,
+    table: &str,
+    column: &str,
+    ids: &[i64],
+    at: ClientId,
+) -> Result<Vec<i64>> {
+    let mut st = c.prepare(&format!(
+        "SELECT 1 FROM {table} WHERE id = ? AND {column} = ?"
+    ))?;
+    let mut out = Vec::new();
+    for id in ids {
+        if st.exists(params![id, at])? {
+            out.push(*id);
+        }
+    }
+    Ok(out)
+}
+
 /// Points `column` of the listed rows of `table` at `to` (only rows still pointing at `from`).
 pub fn repoint(
     c: &Connection,

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_search_prefixes.sql"),
     include_str!("migrations/0007_deal_counters.sql"),
     include_str!("migrations/0008_outbox_lean.sql"),
+    include_str!("migrations/0009_stage_event_lost_reason.sql"),
 ];
 
 /// The schema version this build creates and understands.

@@ -144,10 +144,11 @@ pub fn move_all_deals(
     now: i64,
     actor: Option<i64>,
 ) -> Result<usize> {
+    // Deals moved into a lost stage keep the reason they have (`change_stage` records it too).
     c.execute(
-        "INSERT INTO deal_stage_events (deal_id, pipeline_id, from_stage_id, to_stage_id, at, actor_id)
-         SELECT id, pipeline_id, stage_id, ?2, ?3, ?4 FROM deals WHERE stage_id = ?1",
-        params![from, to, now, actor],
+        "INSERT INTO deal_stage_events (deal_id, pipeline_id, from_stage_id, to_stage_id, at, actor_id, lost_reason)
+         SELECT id, pipeline_id, stage_id, ?2, ?3, ?4, CASE WHEN ?5 THEN lost_reason END FROM deals WHERE stage_id = ?1",
+        params![from, to, now, actor, status == StageKind::Lost],
     )?;
     Ok(c.execute(
         "UPDATE deals SET stage_id = ?2, status = ?3, stage_entered_at = ?4, version = version + 1, updated_at = ?4

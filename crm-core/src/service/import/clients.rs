@@ -6,7 +6,9 @@ use super::{fail, in_savepoint, Failure, Job, Outcome};
 use crate::access::EntityType;
 use crate::crm::WriteCx;
 use crate::model::{normalize, Client, ClientFields, ClientKind, MatchKey, NewClient, OnMatch};
-use crate::service::clients::{create_one, write_archived, write_fields, write_owner};
+use crate::service::clients::{
+    archive_time, create_one, write_archived, write_archived_at, write_fields, write_owner,
+};
 use crate::service::Via;
 use crate::store::clients;
 use std::collections::BTreeMap;
@@ -223,17 +225,38 @@ pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
     let owner = job.user(row, "owner")?;
     let archived = parse(row, "archived", values::boolean)?;
     let created_at = parse(row, "created_at", values::instant)?;
+    // When the client was archived (exports carry it): implies `archived`.
+    let archived_at = parse(row, "archived_at", values::instant)?;
+    if archived_at.is_some() && archived == Some(false) {
+        return Err(Failure::Row(row.error(
+            "archived_at",
+            "is given for a client that is not archived",
+        )));
+    }
+    let archived = archived.or(archived_at.map(|_| true));
     match find_match(cx, job, row, &fields)? {
         None if archived == Some(true) => in_savepoint(cx, || {
-            create(cx, job, row, fields, owner, created_at, archived)
+            create(
+                cx,
+                job,
+                row,
+                fields,
+                owner,
+                created_at,
+                archived,
+                archived_at,
+            )
         }),
-        None => create(cx, job, row, fields, owner, created_at, archived),
+        None => create(cx, job, row, fields, owner, created_at, archived, None),
         Some(_) if job.spec.on_match == OnMatch::Skip => Ok(Outcome::Unchanged),
-        Some(old) => in_savepoint(cx, || update(cx, job, row, old, owner, archived)),
+        Some(old) => in_savepoint(cx, || {
+            update(cx, job, row, old, owner, archived, archived_at)
+        }),
     }
 }
 
 /// Creates the client a row describes.
+#[allow(clippy::too_many_arguments)]
 fn create(
     cx: &WriteCx<'_>,
     job: &Job<'_>,
@@ -242,6 +265,7 @@ fn create(
     owner: Option<crate::ids::UserId>,
     created_at: Option<chrono::DateTime<chrono::Utc>>,
     archived: Option<bool>,
+    archived_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> R<Outcome> {
     let new = NewClient {
         kind: fields.kind,
@@ -265,11 +289,20 @@ fn create(
             "required when importing as the system context",
         )));
     }
+    // Checked before the first write, so the archive step cannot fail after the insert.
+    if let Some(at) = archived_at {
+        let created = created_at.map_or(cx.now, |t| t.timestamp_millis());
+        archive_time(cx, at, created).map_err(|e| fail(row, e))?;
+    }
     let id = create_one(cx, &new, &job.client_fields, "", Via::Import).map_err(|e| fail(row, e))?;
     if archived == Some(true) {
         let c = clients::get(cx.tx, id).map_err(|e| fail(row, e))?;
         if let Some(c) = c {
-            write_archived(cx, &c, true, Via::Import).map_err(|e| fail(row, e))?;
+            match archived_at {
+                Some(at) => write_archived_at(cx, &c, at, Via::Import),
+                None => write_archived(cx, &c, true, Via::Import),
+            }
+            .map_err(|e| fail(row, e))?;
         }
     }
     Ok(Outcome::Created)
@@ -283,7 +316,11 @@ fn update(
     old: Client,
     owner: Option<crate::ids::UserId>,
     archived: Option<bool>,
+    archived_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> R<Outcome> {
+    if let Some(at) = archived_at {
+        archive_time(cx, at, old.created_at.timestamp_millis()).map_err(|e| fail(row, e))?;
+    }
     let mut current = old.clone();
     let next = fields_from_row(cx, job, row, ClientFields::from_stored(&old))?;
     let mut next = next
@@ -304,7 +341,12 @@ fn update(
         current = write_owner(cx, &current, o, Via::Import).map_err(|e| fail(row, e))?;
         changed = true;
     }
-    if let Some(a) = archived.filter(|a| *a != current.archived_at.is_some()) {
+    // Stored times are milliseconds: compare at that precision.
+    let stored_at = current.archived_at.map(|t| t.timestamp_millis());
+    if let Some(at) = archived_at.filter(|at| stored_at != Some(at.timestamp_millis())) {
+        write_archived_at(cx, &current, at, Via::Import).map_err(|e| fail(row, e))?;
+        changed = true;
+    } else if let Some(a) = archived.filter(|a| *a != current.archived_at.is_some()) {
         write_archived(cx, &current, a, Via::Import).map_err(|e| fail(row, e))?;
         changed = true;
     }

@@ -51,10 +51,15 @@ fn stage_named(
         })
 }
 
+/// One entry of a `history` cell.
 #[derive(Deserialize)]
 struct Step {
     stage: String,
     at: DateTime<Utc>,
+    /// The reason given when the step entered a lost stage (exports write it); without it the
+    /// row's `lost_reason` is used.
+    #[serde(default)]
+    lost_reason: Option<String>,
 }
 
 /// Moves `deal` to `stage` at `at` unless it is there already.
@@ -182,7 +187,8 @@ pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
                             &format!("history[{i}].stage"),
                             &step.stage,
                         )?;
-                        deal = walk(cx, row, deal, stage, Some(step.at), lost_reason)?;
+                        let reason = step.lost_reason.as_deref().or(lost_reason);
+                        deal = walk(cx, row, deal, stage, Some(step.at), reason)?;
                     }
                 }
                 (None, Some(stage)) => {

@@ -31,11 +31,24 @@ pub fn date(s: &str) -> Result<NaiveDate, String> {
     crate::model::parse_date(s).ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD)"))
 }
 
-/// A JSON document of type `T`, when the cell starts like one.
+/// A JSON document of type `T`, when the cell starts like one (custom money values).
 fn json<T: DeserializeOwned>(s: &str) -> Option<Result<T, String>> {
     let t = s.trim_start();
     (t.starts_with('[') || t.starts_with('{'))
         .then(|| serde_json::from_str(t).map_err(|e| format!("bad JSON: {e}")))
+}
+
+/// A list cell written as a JSON array: `Some` when the cell is one (it starts with `[` and
+/// parses as JSON), with its items or what is wrong with them; `None` for any other cell,
+/// which is a `;` list (so `[VIP]; x` is two tags). Exports write a list this way when an item
+/// would not survive the `;` form.
+fn json_list<T: DeserializeOwned>(s: &str) -> Option<Result<Vec<T>, String>> {
+    let t = s.trim_start();
+    if !t.starts_with('[') {
+        return None;
+    }
+    let v: Value = serde_json::from_str(t).ok()?;
+    Some(serde_json::from_value(v).map_err(|e| format!("bad JSON list: {e}")))
 }
 
 /// Items of a list cell: `a; b; c` (also newline-separated).
@@ -67,9 +80,9 @@ fn kind_of<K: DeserializeOwned>(label: Option<&str>, default: K) -> Result<K, St
     }
 }
 
-/// E-mails as a JSON list or `work:a@x.com; billing:b@x.com`.
+/// E-mails as a JSON list or `work:a@x.com; billing:b@x.com` (see `json_list`).
 pub fn emails(s: &str) -> Result<Vec<Email>, String> {
-    if let Some(parsed) = json(s) {
+    if let Some(parsed) = json_list(s) {
         return parsed;
     }
     items(s)
@@ -83,9 +96,9 @@ pub fn emails(s: &str) -> Result<Vec<Email>, String> {
         .collect()
 }
 
-/// Phones as a JSON list or `mobile:+49 170 1; work:030 2`.
+/// Phones as a JSON list or `mobile:+49 170 1; work:030 2` (see `json_list`).
 pub fn phones(s: &str) -> Result<Vec<Phone>, String> {
-    if let Some(parsed) = json(s) {
+    if let Some(parsed) = json_list(s) {
         return parsed;
     }
     items(s)
@@ -101,7 +114,7 @@ pub fn phones(s: &str) -> Result<Vec<Phone>, String> {
 
 /// Addresses as a JSON list.
 pub fn addresses(s: &str) -> Result<Vec<Address>, String> {
-    json(s).unwrap_or_else(|| Err("expected a JSON list of addresses".into()))
+    json_list(s).unwrap_or_else(|| Err("expected a JSON list of addresses".into()))
 }
 
 /// One address from `address.*` fields; `None` when the row has none of them.
@@ -122,9 +135,9 @@ pub fn address_parts(get: impl Fn(&str) -> Option<String>) -> Option<Address> {
     .then_some(a)
 }
 
-/// Tags as a JSON list or `a; b`.
+/// Tags as a JSON list or `a; b` (see `json_list`).
 pub fn tags(s: &str) -> Result<Vec<String>, String> {
-    if let Some(parsed) = json(s) {
+    if let Some(parsed) = json_list(s) {
         return parsed;
     }
     Ok(items(s).map(str::to_string).collect())
@@ -133,9 +146,9 @@ pub fn tags(s: &str) -> Result<Vec<String>, String> {
 /// A custom value typed by its definition.
 pub fn custom(def: &CustomField, s: &str) -> Result<Value, String> {
     let v = match def.field_type {
-        CustomFieldType::Text | CustomFieldType::Enum | CustomFieldType::Date => {
-            Value::String(s.to_string())
-        }
+        // Exports write empty text, or text with surrounding white space, as a JSON string.
+        CustomFieldType::Text => Value::String(crate::model::decode_text_cell(s)),
+        CustomFieldType::Enum | CustomFieldType::Date => Value::String(s.to_string()),
         CustomFieldType::Bool => Value::Bool(boolean(s)?),
         CustomFieldType::Number => {
             let n: serde_json::Number = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
@@ -233,5 +246,22 @@ mod tests {
             "2017-03-01T00:00:00+00:00"
         );
         assert!(boolean("maybe").is_err());
+    }
+
+    #[test]
+    fn a_list_cell_is_json_only_when_it_parses_as_a_json_array() {
+        assert_eq!(tags("[VIP]; x").unwrap(), vec!["[VIP]", "x"]);
+        assert_eq!(tags("{draft}").unwrap(), vec!["{draft}"]);
+        assert_eq!(
+            tags(r#"["R&D; Sales", "[VIP]"]"#).unwrap(),
+            vec!["R&D; Sales", "[VIP]"]
+        );
+        assert_eq!(tags(" [] ").unwrap(), Vec::<String>::new());
+        // A JSON array of the wrong items is a mistake in JSON, not two tags.
+        assert!(tags("[1, 2]").unwrap_err().contains("JSON"));
+        let e = emails(r#"[{"kind":"work","address":"a;b@x.com"}]"#).unwrap();
+        assert_eq!(e[0].address, "a;b@x.com");
+        assert!(emails(r#"[{"kind":"pager","address":"a@x.com"}]"#).is_err());
+        assert!(addresses("{}").is_err());
     }
 }
