@@ -271,7 +271,9 @@ pub(crate) fn in_savepoint<T>(
 ) -> std::result::Result<T, Failure> {
     cx.flush_keys().map_err(Failure::Fatal)?;
     savepoint(cx, "SAVEPOINT import_row").map_err(Failure::Fatal)?;
-    let out = f().and_then(|v| cx.flush_keys().map(|_| v).map_err(Failure::Fatal));
+    let out = f();
+    // Inside the savepoint whatever happened, so a rollback takes the row's keys with it.
+    cx.flush_keys().map_err(Failure::Fatal)?;
     let end = match &out {
         Ok(_) => savepoint(cx, "RELEASE import_row"),
         Err(Failure::Row(_) | Failure::Unresolved(_)) => savepoint(cx, "ROLLBACK TO import_row")
