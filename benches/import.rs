@@ -270,7 +270,7 @@ fn raw(dir: &Path, csv: &Path) -> Phases {
     timed(&mut p.search, || {
         let mut ins = tx
             .prepare(
-                "INSERT INTO client_fts (rowid, name, emails, phones, ids) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO client_fts (rowid, name, emails, phones, ids, acl) VALUES (?, ?, ?, ?, ?, 'o1 d1')",
             )
             .expect("prepare");
         for (i, l) in lines(csv).enumerate() {

@@ -25,7 +25,9 @@ mod common;
 
 use common::fixture::{self, Fixture};
 use common::measure::{self, Case};
-use crm_core::access::{AccessLevel, AccessPlan, AclColumns, Action, EntityType, Scope, SqlAccess};
+use crm_core::access::{
+    fts, AccessLevel, AccessPlan, AclColumns, Action, EntityType, Scope, SqlAccess,
+};
 use crm_core::ids::{DepartmentId, UserId};
 use crm_core::model::{normalize, ClientQuery, SearchQuery};
 use crm_core::{Crm, SCHEMA_VERSION};
@@ -178,8 +180,8 @@ fn page_of<'a>(conn: &'a Connection, q: &(String, Vec<Value>)) -> impl FnMut() -
     move || fetch(conn, &q).len().min(PAGE)
 }
 
-/// A read plan as the engine compiles it for the fixture's users, rendered as it renders it.
-fn access_for(level: AccessLevel, scope: Scope, include_open: bool) -> SqlAccess {
+/// A read plan as the engine compiles it for the fixture's users, and its SQL rendering.
+fn access_for(level: AccessLevel, scope: Scope, include_open: bool) -> (SqlAccess, AccessPlan) {
     let plan = AccessPlan {
         entity: EntityType::Client,
         action: Action::Read,
@@ -188,7 +190,8 @@ fn access_for(level: AccessLevel, scope: Scope, include_open: bool) -> SqlAccess
         include_open,
         forbids: vec![],
     };
-    SqlAccess::render(&plan, ACL).expect("a plan that reaches records")
+    let sql = SqlAccess::render(&plan, ACL).expect("a plan that reaches records");
+    (sql, plan)
 }
 
 /// The SQL of `store::clients::list_page` for active clients and no extra conditions.
@@ -225,8 +228,14 @@ fn engine_list_sql(
     (sql, params)
 }
 
-/// The SQL of `store::clients::search_page` for active clients, first page.
-fn engine_search_sql(access: &SqlAccess, text: &str, limit: usize) -> (String, Vec<Value>) {
+/// The SQL of `store::clients::search_page` for active clients, first page, with the match
+/// narrowed as `access::fts::match_expression` narrows it for `plan`.
+fn engine_search_sql(
+    access: &SqlAccess,
+    plan: &AccessPlan,
+    text: &str,
+    limit: usize,
+) -> (String, Vec<Value>) {
     let pred = access.predicate();
     let sql = format!(
         "SELECT {COLS} FROM client_fts f JOIN clients c ON c.id = f.rowid
@@ -234,7 +243,7 @@ fn engine_search_sql(access: &SqlAccess, text: &str, limit: usize) -> (String, V
         pred.sql
     );
     let mut params = vec![
-        Value::Text(fts_query(text)),
+        Value::Text(fts::match_expression(&fts_query(text), plan)),
         Value::Integer(i64::MAX),
         Value::Integer(0),
     ];
@@ -414,12 +423,12 @@ fn main() -> Result<(), BoxErr> {
     // Scopes, as the engine compiles them for the two regional heads.
     let north = scope_departments(&conn, fx.north);
     let south = scope_departments(&conn, fx.south);
-    let tree_access = access_for(
+    let (tree_access, tree_plan) = access_for(
         AccessLevel::DepartmentTree,
         Scope::Departments(north.clone()),
         false,
     );
-    let open_access = access_for(
+    let (open_access, open_plan) = access_for(
         AccessLevel::DepartmentTree,
         Scope::Departments(south.clone()),
         true,
@@ -434,7 +443,7 @@ fn main() -> Result<(), BoxErr> {
         &[Value::Integer(fx.tree_user.0)],
     ));
     let as_rep = crm.user_context(rep)?;
-    let own_access = access_for(AccessLevel::Own, Scope::Own(rep), false);
+    let (own_access, own_plan) = access_for(AccessLevel::Own, Scope::Own(rep), false);
     let own_rows = count(
         &conn,
         "SELECT count(*) FROM clients WHERE archived = 0 AND owner_id = ?",
@@ -528,12 +537,12 @@ fn main() -> Result<(), BoxErr> {
     let sql_list_deep = engine_list_sql(&tree_access, deep_after, limit);
     let sql_list_open = engine_list_sql(&open_access, None, limit);
     let sql_list_own = engine_list_sql(&own_access, None, limit);
-    let sql_search_own = engine_search_sql(&own_access, COMMON_WORD, limit);
+    let sql_search_own = engine_search_sql(&own_access, &own_plan, COMMON_WORD, limit);
     let raw_list_first = raw_list_sql(None, limit);
     let raw_list_deep = raw_list_sql(deep_after, limit);
     let sql_search: Vec<_> = words
         .iter()
-        .map(|(_, w)| engine_search_sql(&tree_access, w, limit))
+        .map(|(_, w)| engine_search_sql(&tree_access, &tree_plan, w, limit))
         .collect();
     let raw_search: Vec<_> = words
         .iter()

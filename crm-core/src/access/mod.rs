@@ -8,6 +8,7 @@
 //! Both read the same plan, and a property test checks them against a naive reference model.
 
 mod explain;
+pub mod fts;
 mod level;
 mod plan;
 mod sql;

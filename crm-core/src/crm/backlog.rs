@@ -3,9 +3,11 @@
 //! buffer at every savepoint and keys inserted in sorted runs touch each B-tree page once.
 
 use super::WriteCx;
+use crate::access::RecordAcl;
 use crate::error::Result;
 use crate::ids::ClientId;
 use crate::model::ClientFields;
+use crate::store::client_search;
 use crate::store::clients::{self, ClientKey};
 use std::cell::RefCell;
 
@@ -20,27 +22,32 @@ pub(crate) struct Backlog {
 }
 
 impl WriteCx<'_> {
-    /// Writes the search document of an edited client now, or notes it for
-    /// [`WriteCx::flush_search`] while a bulk job defers indexing.
-    pub fn index_client(&self, id: ClientId, fields: &ClientFields) -> Result<()> {
+    /// Writes the search document of an edited client (`fields` and `acl` as stored now), or
+    /// notes it for [`WriteCx::flush_search`] while a bulk job defers indexing.
+    pub fn index_client(&self, id: ClientId, fields: &ClientFields, acl: &RecordAcl) -> Result<()> {
         match self.backlog.search.borrow_mut().as_mut() {
             Some(waiting) => {
                 waiting.push(id);
                 Ok(())
             }
-            None => clients::write_search(self.tx, id, fields),
+            None => client_search::rewrite(self.tx, id, fields, acl),
         }
     }
 
     /// Writes the search document of a client created in this transaction (it has none yet), or
     /// notes it like [`WriteCx::index_client`].
-    pub fn index_new_client(&self, id: ClientId, fields: &ClientFields) -> Result<()> {
+    pub fn index_new_client(
+        &self,
+        id: ClientId,
+        fields: &ClientFields,
+        acl: &RecordAcl,
+    ) -> Result<()> {
         match self.backlog.search.borrow_mut().as_mut() {
             Some(waiting) => {
                 waiting.push(id);
                 Ok(())
             }
-            None => clients::insert_search(self.tx, id, fields),
+            None => client_search::insert(self.tx, id, fields, acl),
         }
     }
 
@@ -65,7 +72,12 @@ impl WriteCx<'_> {
         ids.dedup();
         for id in ids {
             if let Some(c) = clients::get(self.tx, id)? {
-                clients::write_search(self.tx, id, &ClientFields::from_stored(&c))?;
+                let acl = RecordAcl {
+                    owner_id: c.owner_id,
+                    department_id: c.department_id,
+                    open: c.open,
+                };
+                client_search::rewrite(self.tx, id, &ClientFields::from_stored(&c), &acl)?;
             }
         }
         Ok(())

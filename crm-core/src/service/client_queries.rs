@@ -210,6 +210,8 @@ impl Crm {
                 cond.kind(k);
             }
             let archived = q.archive == ArchiveFilter::Archived;
+            let plan = access.plan(EntityType::Client, Action::Read);
+            let fts = crate::access::fts::match_expression(&fts, &plan);
             let mut items =
                 clients::search_page(c, &sql, &fts, archived, &cond, before, limit + 1)?;
             Ok(paginate(&mut items, limit, |c| c.id.0.to_string()))
@@ -290,7 +292,8 @@ pub(crate) fn paginate<T>(
     }
 }
 
-/// Builds a safe FTS5 query from user text: each word becomes a quoted prefix term, all ANDed.
+/// Builds a safe FTS5 query from user text: each word becomes a quoted prefix term, all ANDed
+/// (narrowed to the text columns and the actor's reach by `access::fts::match_expression`).
 fn fts_query(text: &str) -> Result<String> {
     let terms: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())

@@ -289,7 +289,7 @@ pub(crate) fn create_one(
         cx.now,
     )?;
     cx.add_client_keys(id, &fields)?;
-    cx.index_new_client(id, &fields)?;
+    cx.index_new_client(id, &fields, &acl)?;
     via.record(cx, "client.create", CLIENT, id.0, &acl, || {
         let doc = clients::get(cx.tx, id)?
             .map(|c| to_json(&c))
@@ -362,7 +362,11 @@ pub(crate) fn write_fields(
             actual: old.version + 1,
         });
     }
-    cx.index_client(id, fields)?;
+    let acl = RecordAcl {
+        open: fields.open,
+        ..acl_of(old)
+    };
+    cx.index_client(id, fields, &acl)?;
     finish(cx, "client.update", old, id, via)
 }
 
@@ -463,5 +467,12 @@ pub(crate) fn write_owner(
         owner.department_id,
         cx.now,
     )?;
+    // The search document carries the owner and department terms.
+    let acl = RecordAcl {
+        owner_id: owner.id,
+        department_id: owner.department_id,
+        open: old.open,
+    };
+    cx.index_client(old.id, &ClientFields::from_stored(old), &acl)?;
     finish(cx, "client.assign", old, old.id, via)
 }

@@ -149,7 +149,7 @@ fn json(v: &impl serde::Serialize) -> Result<String> {
 }
 
 /// Inserts a client row. Its duplicate keys ([`insert_keys`]) and search document
-/// ([`insert_search`]) are the caller's to write, so bulk jobs can batch them.
+/// ([`super::client_search::insert`]) are the caller's to write, so bulk jobs can batch them.
 pub fn insert(
     c: &Connection,
     f: &ClientFields,
@@ -308,11 +308,10 @@ pub fn ancestors(c: &Connection, id: ClientId) -> Result<Vec<ClientId>> {
     Ok(out)
 }
 
-/// Rewrites the duplicate keys and search documents of every client (after a migration or a
-/// bulk load). Reads only columns that exist since schema version 1, so migrations may use it.
-pub fn reindex_all(c: &Connection) -> Result<()> {
+/// Rewrites the duplicate keys of every client (after a migration). Reads only columns that
+/// exist since schema version 1, so migrations may use it.
+pub fn reindex_keys(c: &Connection) -> Result<()> {
     c.execute("DELETE FROM client_keys", [])?;
-    c.execute("DELETE FROM client_fts", [])?;
     let mut st = c.prepare(
         "SELECT id, kind, name, tax_id, registration_number, emails, phones, tags FROM clients ORDER BY id",
     )?;
@@ -329,7 +328,6 @@ pub fn reindex_all(c: &Connection) -> Result<()> {
         f.phones = json_column(&r.get::<_, String>(6)?, what)?;
         f.tags = json_column(&r.get::<_, String>(7)?, what)?;
         write_keys(c, id, &f)?;
-        write_search(c, id, &f)?;
     }
     Ok(())
 }
@@ -408,45 +406,6 @@ fn write_keys(c: &Connection, id: ClientId, f: &ClientFields) -> Result<()> {
     for (kind, key) in keys_of(f) {
         st.execute(params![kind, key, id])?;
     }
-    Ok(())
-}
-
-/// Writes (or rewrites) the full-text document of a client. Kept apart from the row so bulk
-/// jobs can index a whole batch at once: FTS5 flushes its buffer at every savepoint.
-pub fn write_search(c: &Connection, id: ClientId, f: &ClientFields) -> Result<()> {
-    c.prepare_cached("DELETE FROM client_fts WHERE rowid = ?")?
-        .execute([id])?;
-    insert_search(c, id, f)
-}
-
-/// Writes the full-text document of a client that has none yet.
-pub fn insert_search(c: &Connection, id: ClientId, f: &ClientFields) -> Result<()> {
-    let emails: Vec<&str> = f.emails.iter().map(|e| e.address.as_str()).collect();
-    let phones: Vec<String> = f
-        .phones
-        .iter()
-        .flat_map(|p| {
-            [
-                p.number.clone(),
-                normalize::phone_key(&p.number).unwrap_or_default(),
-            ]
-        })
-        .collect();
-    let ids: Vec<String> = [&f.tax_id, &f.registration_number]
-        .into_iter()
-        .flatten()
-        .flat_map(|t| [t.clone(), normalize::tax_key(t).unwrap_or_default()])
-        .collect();
-    c.prepare_cached(
-        "INSERT INTO client_fts (rowid, name, emails, phones, ids) VALUES (?, ?, ?, ?, ?)",
-    )?
-    .execute(params![
-        id,
-        f.name,
-        emails.join(" "),
-        phones.join(" "),
-        ids.join(" ")
-    ])?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_deal_counters.sql"),
     include_str!("migrations/0008_outbox_lean.sql"),
     include_str!("migrations/0009_stage_event_lost_reason.sql"),
+    include_str!("migrations/0010_search_permissions.sql"),
 ];
 
 /// The schema version this build creates and understands.
@@ -46,9 +47,10 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 /// may only touch columns that exist at that version (later migrations may add more).
 fn data_migration(tx: &Connection, version: i64) -> Result<()> {
     match version {
-        // Version 2 added the duplicate keys and the search index, version 6 rebuilt the index
-        // with prefix indexes: fill them for existing clients.
-        2 | 6 => super::clients::reindex_all(tx),
+        // Version 2 added the duplicate keys (and a search index, rebuilt since: version 6
+        // added prefix indexes, version 10 permission terms); fill them for existing clients.
+        2 => super::clients::reindex_keys(tx),
+        10 => super::client_search::rebuild(tx),
         _ => Ok(()),
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod audit;
 pub(crate) mod automation;
 pub(crate) mod backup;
 mod checkpoint;
+pub(crate) mod client_search;
 pub(crate) mod clients;
 pub(crate) mod custom_fields;
 pub(crate) mod deals;

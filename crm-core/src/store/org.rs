@@ -258,6 +258,8 @@ pub fn move_user(c: &Connection, id: UserId, dept: DepartmentId) -> Result<usize
             params![dept, id],
         )?;
     }
+    // Their search documents carry the department term.
+    super::client_search::rewrite_owned_by(c, id)?;
     Ok(n)
 }
 
