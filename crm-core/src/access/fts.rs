@@ -11,8 +11,10 @@ use super::plan::{AccessPlan, RecordAcl, Scope};
 /// The columns user words are matched in (never the permission terms).
 const TEXT_COLUMNS: &str = "{name emails phones ids}";
 
-/// Above this many departments a plan is broad enough that filtering the walk is as fast.
-const MAX_PLAN_DEPARTMENTS: usize = 4;
+/// Above this many departments a plan is broad enough that filtering the walk is faster (7
+/// departments holding 24% of the rows: 432 µs filtered, 701 µs narrowed; a rare word 28 µs
+/// against 1.5 ms, measured on the 1M bench fixture).
+const MAX_PLAN_DEPARTMENTS: usize = 2;
 
 /// The permission terms of a record's search document: `o<owner> d<department>`, plus `open`
 /// for a record open to everyone.
