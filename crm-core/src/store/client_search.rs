@@ -4,11 +4,11 @@
 //! (the SQL permission predicate still decides), but they must never be stale: every change of
 //! a client's owner, department stamp or open flag rewrites its document.
 
-use super::json_column;
+use super::clients::{indexed_fields, INDEXED_COLUMNS};
 use crate::access::{fts, RecordAcl};
 use crate::error::Result;
-use crate::ids::{ClientId, UserId};
-use crate::model::{normalize, ClientFields, ClientKind};
+use crate::ids::{ClientId, DepartmentId, UserId};
+use crate::model::{normalize, ClientFields};
 use rusqlite::{params, Connection};
 
 /// Writes the document of a client that has none yet.
@@ -57,8 +57,7 @@ pub fn remove(c: &Connection, id: ClientId) -> Result<()> {
 }
 
 /// Writes (with `replace`, rewrites) the documents of every client `sql_filter` selects (a
-/// condition on `clients`, with `args`), from the stored rows. Reads only columns that exist since schema version 1, so
-/// migrations may use it.
+/// condition on `clients`, with `args`), from the stored rows; migrations may use it.
 fn rewrite_where(
     c: &Connection,
     sql_filter: &str,
@@ -66,25 +65,17 @@ fn rewrite_where(
     replace: bool,
 ) -> Result<usize> {
     let mut st = c.prepare(&format!(
-        "SELECT id, kind, name, tax_id, registration_number, emails, phones, owner_id, dept_id,
-            is_open FROM clients WHERE {sql_filter} ORDER BY id"
+        "SELECT {INDEXED_COLUMNS}, owner_id, dept_id, is_open FROM clients WHERE {sql_filter}
+         ORDER BY id"
     ))?;
     let mut rows = st.query(args)?;
     let mut n = 0;
     while let Some(r) = rows.next()? {
-        let id = ClientId(r.get(0)?);
-        let what = || format!("client {id}");
-        let kind = ClientKind::from_i64(r.get(1)?).unwrap_or(ClientKind::Organization);
-        let mut f = ClientFields::empty(kind);
-        f.name = r.get(2)?;
-        f.tax_id = r.get(3)?;
-        f.registration_number = r.get(4)?;
-        f.emails = json_column(&r.get::<_, String>(5)?, what)?;
-        f.phones = json_column(&r.get::<_, String>(6)?, what)?;
+        let (id, f) = indexed_fields(r)?;
         let acl = RecordAcl {
-            owner_id: UserId(r.get(7)?),
-            department_id: crate::ids::DepartmentId(r.get(8)?),
-            open: r.get(9)?,
+            owner_id: UserId(r.get(8)?),
+            department_id: DepartmentId(r.get(9)?),
+            open: r.get(10)?,
         };
         if replace {
             remove(c, id)?;

@@ -308,25 +308,36 @@ pub fn ancestors(c: &Connection, id: ClientId) -> Result<Vec<ClientId>> {
     Ok(out)
 }
 
-/// Rewrites the duplicate keys of every client (after a migration). Reads only columns that
-/// exist since schema version 1, so migrations may use it.
+/// The columns [`indexed_fields`] reads, first in a select. All exist since schema version 1,
+/// so migrations may use them.
+pub const INDEXED_COLUMNS: &str =
+    "id, kind, name, tax_id, registration_number, emails, phones, tags";
+
+/// The id and the fields that keys and search documents are made of, from a row selecting
+/// [`INDEXED_COLUMNS`] first.
+pub fn indexed_fields(r: &Row<'_>) -> Result<(ClientId, ClientFields)> {
+    let id = ClientId(r.get(0)?);
+    let what = || format!("client {id}");
+    let kind = ClientKind::from_i64(r.get(1)?).unwrap_or(ClientKind::Organization);
+    let mut f = ClientFields::empty(kind);
+    f.name = r.get(2)?;
+    f.tax_id = r.get(3)?;
+    f.registration_number = r.get(4)?;
+    f.emails = json_column(&r.get::<_, String>(5)?, what)?;
+    f.phones = json_column(&r.get::<_, String>(6)?, what)?;
+    f.tags = json_column(&r.get::<_, String>(7)?, what)?;
+    Ok((id, f))
+}
+
+/// Rewrites the duplicate keys of every client (after a migration).
 pub fn reindex_keys(c: &Connection) -> Result<()> {
     c.execute("DELETE FROM client_keys", [])?;
-    let mut st = c.prepare(
-        "SELECT id, kind, name, tax_id, registration_number, emails, phones, tags FROM clients ORDER BY id",
-    )?;
+    let mut st = c.prepare(&format!(
+        "SELECT {INDEXED_COLUMNS} FROM clients ORDER BY id"
+    ))?;
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
-        let id = ClientId(r.get(0)?);
-        let what = || format!("client {id}");
-        let kind = ClientKind::from_i64(r.get(1)?).unwrap_or(ClientKind::Organization);
-        let mut f = ClientFields::empty(kind);
-        f.name = r.get(2)?;
-        f.tax_id = r.get(3)?;
-        f.registration_number = r.get(4)?;
-        f.emails = json_column(&r.get::<_, String>(5)?, what)?;
-        f.phones = json_column(&r.get::<_, String>(6)?, what)?;
-        f.tags = json_column(&r.get::<_, String>(7)?, what)?;
+        let (id, f) = indexed_fields(r)?;
         write_keys(c, id, &f)?;
     }
     Ok(())
