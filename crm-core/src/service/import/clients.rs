@@ -5,12 +5,14 @@ use super::values;
 use super::{fail, in_savepoint, Failure, Job, Outcome};
 use crate::access::EntityType;
 use crate::crm::WriteCx;
+use crate::ids::UserId;
 use crate::model::{normalize, Client, ClientFields, ClientKind, MatchKey, NewClient, OnMatch};
 use crate::service::clients::{
     archive_time, create_one, write_archived, write_archived_at, write_fields, write_owner,
 };
 use crate::service::Via;
 use crate::store::clients;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 type R<T> = std::result::Result<T, Failure>;
@@ -222,51 +224,59 @@ fn load(cx: &WriteCx<'_>, row: &Row, id: crate::ids::ClientId) -> R<Option<Clien
 pub(super) fn row(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row) -> R<Outcome> {
     let empty = ClientFields::empty(ClientKind::Organization);
     let fields = fields_from_row(cx, job, row, empty)?;
-    let owner = job.user(row, "owner")?;
-    let archived = parse(row, "archived", values::boolean)?;
-    let created_at = parse(row, "created_at", values::instant)?;
-    // When the client was archived (exports carry it): implies `archived`.
-    let archived_at = parse(row, "archived_at", values::instant)?;
-    if archived_at.is_some() && archived == Some(false) {
-        return Err(Failure::Row(row.error(
-            "archived_at",
-            "is given for a client that is not archived",
-        )));
-    }
-    let archived = archived.or(archived_at.map(|_| true));
+    let more = More::from_row(job, row)?;
     match find_match(cx, job, row, &fields)? {
-        None if archived == Some(true) => in_savepoint(cx, || {
-            create(
-                cx,
-                job,
-                row,
-                fields,
-                owner,
-                created_at,
-                archived,
-                archived_at,
-            )
-        }),
-        None => create(cx, job, row, fields, owner, created_at, archived, None),
+        None if more.archived == Some(true) => {
+            in_savepoint(cx, || create(cx, job, row, fields, &more))
+        }
+        None => create(cx, job, row, fields, &more),
         Some(_) if job.spec.on_match == OnMatch::Skip => Ok(Outcome::Unchanged),
-        Some(old) => in_savepoint(cx, || {
-            update(cx, job, row, old, owner, archived, archived_at)
-        }),
+        Some(old) => in_savepoint(cx, || update(cx, job, row, old, &more)),
+    }
+}
+
+/// What a client row says besides the client's fields.
+struct More {
+    owner: Option<UserId>,
+    created_at: Option<DateTime<Utc>>,
+    archived: Option<bool>,
+    /// When the client was archived (exports carry it); implies `archived`.
+    archived_at: Option<DateTime<Utc>>,
+}
+
+impl More {
+    fn from_row(job: &Job<'_>, row: &Row) -> R<More> {
+        let archived = parse(row, "archived", values::boolean)?;
+        let archived_at = parse(row, "archived_at", values::instant)?;
+        if archived_at.is_some() && archived == Some(false) {
+            return Err(Failure::Row(row.error(
+                "archived_at",
+                "is given for a client that is not archived",
+            )));
+        }
+        Ok(More {
+            owner: job.user(row, "owner")?,
+            created_at: parse(row, "created_at", values::instant)?,
+            archived: archived.or(archived_at.map(|_| true)),
+            archived_at,
+        })
     }
 }
 
 /// Creates the client a row describes.
-#[allow(clippy::too_many_arguments)]
 fn create(
     cx: &WriteCx<'_>,
     job: &Job<'_>,
     row: &Row,
     fields: ClientFields,
-    owner: Option<crate::ids::UserId>,
-    created_at: Option<chrono::DateTime<chrono::Utc>>,
-    archived: Option<bool>,
-    archived_at: Option<chrono::DateTime<chrono::Utc>>,
+    more: &More,
 ) -> R<Outcome> {
+    let More {
+        owner,
+        created_at,
+        archived,
+        archived_at,
+    } = *more;
     let new = NewClient {
         kind: fields.kind,
         name: fields.name,
@@ -309,15 +319,13 @@ fn create(
 }
 
 /// Updates the matched client `old` with what the row says.
-fn update(
-    cx: &WriteCx<'_>,
-    job: &Job<'_>,
-    row: &Row,
-    old: Client,
-    owner: Option<crate::ids::UserId>,
-    archived: Option<bool>,
-    archived_at: Option<chrono::DateTime<chrono::Utc>>,
-) -> R<Outcome> {
+fn update(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row, old: Client, more: &More) -> R<Outcome> {
+    let More {
+        owner,
+        archived,
+        archived_at,
+        ..
+    } = *more;
     if let Some(at) = archived_at {
         archive_time(cx, at, old.created_at.timestamp_millis()).map_err(|e| fail(row, e))?;
     }
