@@ -5,7 +5,7 @@
  * Install: crm-plugin-runner package examples/plugins/hello/crm-plugin.toml libhello.so <plugin dir>
  *
  * Methods:
- *   "hello"       -> {"greeting": "Hello from C", "calls": <calls so far>}
+ *   "hello"       -> {"greeting": "Hello from C", "calls": <"hello" calls so far>}
  *   "whoami"      -> the host's answer to the CRM method "whoami" (the plugin's CRM user)
  *   "events_seen" -> {"events": <events delivered so far>}
  *   "crm.events"  <- event batches from the host (counted, then acknowledged with {})
@@ -89,8 +89,9 @@ static crm_plugin_status hello_call(void *instance, const char *method, const ui
     if (h == NULL || method == NULL) {
         return CRM_PLUGIN_NULL_ARGUMENT;
     }
-    h->calls++;
     if (strcmp(method, "hello") == 0) {
+        /* Only "hello" counts: event batches arrive from the delivery thread at any time. */
+        h->calls++;
         int n = snprintf(buf, sizeof buf, "{\"greeting\":\"Hello from C\",\"calls\":%ld}", h->calls);
         return give(buf, (size_t)n, out, out_len);
     }
