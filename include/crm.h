@@ -1498,8 +1498,9 @@ crm_status crm_outbox_ack(const crm_ctx *ctx,
                           int64_t *out_event_id);
 
 /**
- * Deletes the events that every known consumer has acknowledged and writes how many to
- * `*out_deleted`. Administrators and the system context only; audited.
+ * Deletes the events that every known consumer has acknowledged (always keeping the newest,
+ * so event ids are never handed out twice) and writes how many to `*out_deleted`.
+ * Administrators and the system context only; audited.
  */
 crm_status crm_outbox_prune(const crm_ctx *ctx, uint64_t *out_deleted);
 

@@ -91,8 +91,9 @@ pub unsafe extern "C" fn crm_outbox_ack(
     })
 }
 
-/// Deletes the events that every known consumer has acknowledged and writes how many to
-/// `*out_deleted`. Administrators and the system context only; audited.
+/// Deletes the events that every known consumer has acknowledged (always keeping the newest,
+/// so event ids are never handed out twice) and writes how many to `*out_deleted`.
+/// Administrators and the system context only; audited.
 #[no_mangle]
 pub unsafe extern "C" fn crm_outbox_prune(
     ctx: *const crm_ctx,

@@ -147,7 +147,7 @@ static void test_abi_1_1(const char *dir) {
     char later[32], req[2048], text[8192];
     int64_t sales, bob_id, carol_id, role, asg, pipeline, lead, offer, nego, won, lost;
     int64_t nordwind, jonas, deal, deal_v, deal2, deal2_v, deal3, scratch, act, act_v, act2;
-    int64_t rule, dup_a, dup_b, merge_id, head, acked, field;
+    int64_t rule, dup_a, dup_b, merge_id, head, head_after, acked, field;
     uint64_t count = 0, deleted = 0;
     size_t len = 0;
     int total, year, n_pages;
@@ -554,11 +554,14 @@ static void test_abi_1_1(const char *dir) {
     EXPECT(acked == head);
     CHECK_OK(crm_outbox_acked(sys, "erp-sync", &acked));
     EXPECT(acked == head);
+    /* Everything acknowledged goes, except the newest event: ids are never handed out twice. */
     CHECK_OK(crm_outbox_prune(sys, &deleted));
-    EXPECT(deleted == (uint64_t)head);
+    EXPECT(deleted == (uint64_t)head - 1);
     CHECK_OK(crm_outbox_events(sys, 0, "[]", 10000, &out));
-    EXPECT(strcmp(out, "[]") == 0);
+    EXPECT(json_array_len(out) == 1);
     drop(&out);
+    CHECK_OK(crm_outbox_head(sys, &head_after));
+    EXPECT(head_after == head);
 
     /* ---- backups ---- */
     memset(&plog, 0, sizeof plog);

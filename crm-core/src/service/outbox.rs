@@ -90,7 +90,8 @@ impl Crm {
         })
     }
 
-    /// Deletes the events that every known consumer has acknowledged; returns how many.
+    /// Deletes the events that every known consumer has acknowledged, always keeping the newest
+    /// (so event ids are never handed out twice); returns how many.
     pub fn outbox_prune(&self, ctx: &Ctx) -> Result<usize> {
         self.write(ctx, |cx| {
             cx.require_admin("outbox_prune")?;

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_outbox_lean.sql"),
     include_str!("migrations/0009_stage_event_lost_reason.sql"),
     include_str!("migrations/0010_search_permissions.sql"),
+    include_str!("migrations/0011_outbox_ids.sql"),
 ];
 
 /// The schema version this build creates and understands.
