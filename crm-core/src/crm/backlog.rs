@@ -7,6 +7,7 @@ use crate::access::RecordAcl;
 use crate::error::Result;
 use crate::ids::ClientId;
 use crate::model::ClientFields;
+use crate::service::clients::acl_of;
 use crate::store::client_search;
 use crate::store::clients::{self, ClientKey};
 use std::cell::RefCell;
@@ -25,13 +26,10 @@ impl WriteCx<'_> {
     /// Writes the search document of an edited client (`fields` and `acl` as stored now), or
     /// notes it for [`WriteCx::flush_search`] while a bulk job defers indexing.
     pub fn index_client(&self, id: ClientId, fields: &ClientFields, acl: &RecordAcl) -> Result<()> {
-        match self.backlog.search.borrow_mut().as_mut() {
-            Some(waiting) => {
-                waiting.push(id);
-                Ok(())
-            }
-            None => client_search::rewrite(self.tx, id, fields, acl),
+        if self.queue_search(id) {
+            return Ok(());
         }
+        client_search::rewrite(self.tx, id, fields, acl)
     }
 
     /// Writes the search document of a client created in this transaction (it has none yet), or
@@ -42,12 +40,20 @@ impl WriteCx<'_> {
         fields: &ClientFields,
         acl: &RecordAcl,
     ) -> Result<()> {
+        if self.queue_search(id) {
+            return Ok(());
+        }
+        client_search::insert(self.tx, id, fields, acl)
+    }
+
+    /// Notes `id` for [`WriteCx::flush_search`] when indexing is deferred; false otherwise.
+    fn queue_search(&self, id: ClientId) -> bool {
         match self.backlog.search.borrow_mut().as_mut() {
             Some(waiting) => {
                 waiting.push(id);
-                Ok(())
+                true
             }
-            None => client_search::insert(self.tx, id, fields, acl),
+            None => false,
         }
     }
 
@@ -72,12 +78,7 @@ impl WriteCx<'_> {
         ids.dedup();
         for id in ids {
             if let Some(c) = clients::get(self.tx, id)? {
-                let acl = RecordAcl {
-                    owner_id: c.owner_id,
-                    department_id: c.department_id,
-                    open: c.open,
-                };
-                client_search::rewrite(self.tx, id, &ClientFields::from_stored(&c), &acl)?;
+                client_search::rewrite(self.tx, id, &ClientFields::from_stored(&c), &acl_of(&c))?;
             }
         }
         Ok(())
@@ -86,10 +87,7 @@ impl WriteCx<'_> {
     /// Writes the duplicate keys of a client created in this transaction, or queues them while
     /// a bulk job defers keys.
     pub fn add_client_keys(&self, id: ClientId, fields: &ClientFields) -> Result<()> {
-        let mut keys: Vec<ClientKey> = clients::keys_of(fields)
-            .into_iter()
-            .map(|(kind, key)| (kind, key, id))
-            .collect();
+        let mut keys = clients::keys_for(id, fields);
         let full = match self.backlog.keys.borrow_mut().as_mut() {
             Some(waiting) => {
                 waiting.append(&mut keys);

@@ -199,7 +199,8 @@ impl Crm {
             })
             .transpose()?;
         self.read(ctx, |c, access| {
-            let Some(sql) = read_access(access) else {
+            let plan = access.plan(EntityType::Client, Action::Read);
+            let Some(sql) = SqlAccess::render(&plan, ACL_COLUMNS) else {
                 return Ok(Page {
                     items: vec![],
                     next: None,
@@ -210,7 +211,6 @@ impl Crm {
                 cond.kind(k);
             }
             let archived = q.archive == ArchiveFilter::Archived;
-            let plan = access.plan(EntityType::Client, Action::Read);
             let fts = crate::access::fts::match_expression(&fts, &plan);
             let mut items =
                 clients::search_page(c, &sql, &fts, archived, &cond, before, limit + 1)?;

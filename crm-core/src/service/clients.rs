@@ -427,16 +427,15 @@ pub(crate) fn archive_time(
     Ok(at)
 }
 
-/// Archives a loaded client at `at` rather than now (an import carrying the time the source
-/// archived it), or moves the archive time of an archived one; `at` is checked by
-/// [`archive_time`]. The caller checked the permission.
+/// Archives a loaded client at `at` (milliseconds, as [`archive_time`] returned it) rather
+/// than now (an import carrying the time the source archived it), or moves the archive time of
+/// an archived one. The caller checked the permission.
 pub(crate) fn write_archived_at(
     cx: &WriteCx<'_>,
     old: &Client,
-    at: chrono::DateTime<chrono::Utc>,
+    at: i64,
     via: Via,
 ) -> Result<Client> {
-    let at = archive_time(cx, at, old.created_at.timestamp_millis())?;
     if !clients::set_archived(cx.tx, old.id, old.version, Some(at), cx.now)? {
         return Err(CrmError::Conflict {
             entity: "client",

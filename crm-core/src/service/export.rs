@@ -520,9 +520,9 @@ impl Crm {
     /// e-mail; stages by name; custom fields as `custom.<key>`) and in the cell forms it reads
     /// back exactly (see [`ImportSpec`](crate::model::ImportSpec): lists as `a; b` or a JSON
     /// array, custom text as a JSON string when it is empty or has surrounding white space). A
-    /// CSV export starts with its header row, also when there is no record. `progress` gets the number of
-    /// records written every 1,000 and may cancel by returning `false` (what was written stays
-    /// in `out`). Returns the number of records written. An actor with no export grant on the
+    /// CSV export starts with its header row, also when there is no record. `progress` gets the
+    /// number of records written every 1,000 and may cancel by returning `false` (what was
+    /// written stays in `out`). Returns the number of records written. An actor with no export grant on the
     /// entity type gets `PermissionDenied`. Audited.
     pub fn export(
         &self,

@@ -63,13 +63,12 @@ fn rewrite_where(
     sql_filter: &str,
     args: impl rusqlite::Params,
     replace: bool,
-) -> Result<usize> {
+) -> Result<()> {
     let mut st = c.prepare(&format!(
         "SELECT {INDEXED_COLUMNS}, owner_id, dept_id, is_open FROM clients WHERE {sql_filter}
          ORDER BY id"
     ))?;
     let mut rows = st.query(args)?;
-    let mut n = 0;
     while let Some(r) = rows.next()? {
         let (id, f) = indexed_fields(r)?;
         let acl = RecordAcl {
@@ -81,19 +80,17 @@ fn rewrite_where(
             remove(c, id)?;
         }
         insert(c, id, &f, &acl)?;
-        n += 1;
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Rebuilds the whole index from the stored clients (after a migration).
 pub fn rebuild(c: &Connection) -> Result<()> {
     c.execute("DELETE FROM client_fts", [])?;
-    rewrite_where(c, "1", [], false)?;
-    Ok(())
+    rewrite_where(c, "1", [], false)
 }
 
 /// Rewrites the documents of the clients a user owns (after their department stamp changed).
-pub fn rewrite_owned_by(c: &Connection, owner: UserId) -> Result<usize> {
+pub fn rewrite_owned_by(c: &Connection, owner: UserId) -> Result<()> {
     rewrite_where(c, "owner_id = ?", [owner], true)
 }

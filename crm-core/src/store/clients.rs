@@ -258,7 +258,7 @@ pub fn set_owner(
 
 /// Deletes a client with its keys, search document and contact links.
 pub fn delete(c: &Connection, id: ClientId) -> Result<()> {
-    c.execute("DELETE FROM client_fts WHERE rowid = ?", [id])?;
+    super::client_search::remove(c, id)?;
     c.execute("DELETE FROM clients WHERE id = ?", [id])?;
     Ok(())
 }
@@ -338,7 +338,7 @@ pub fn reindex_keys(c: &Connection) -> Result<()> {
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
         let (id, f) = indexed_fields(r)?;
-        write_keys(c, id, &f)?;
+        insert_keys(c, &mut keys_for(id, &f))?;
     }
     Ok(())
 }
@@ -374,6 +374,14 @@ pub fn keys_of(f: &ClientFields) -> Vec<(&'static str, String)> {
 /// A duplicate key of a client: (kind, normalised key, client).
 pub type ClientKey = (&'static str, String, ClientId);
 
+/// The duplicate keys of client `id` with fields `f`.
+pub fn keys_for(id: ClientId, f: &ClientFields) -> Vec<ClientKey> {
+    keys_of(f)
+        .into_iter()
+        .map(|(kind, key)| (kind, key, id))
+        .collect()
+}
+
 /// Inserts keys of new clients, sorted first so a large run touches each B-tree page once.
 pub fn insert_keys(c: &Connection, keys: &mut [ClientKey]) -> Result<()> {
     if keys.is_empty() {
@@ -406,16 +414,6 @@ fn rewrite_keys(
         c.prepare_cached("INSERT INTO client_keys (kind, key, client_id) VALUES (?, ?, ?)")?;
     for (kind, key) in after.iter().filter(|k| !before.contains(k)) {
         insert.execute(params![kind, key, id])?;
-    }
-    Ok(())
-}
-
-/// Writes the duplicate keys of a client that has none.
-fn write_keys(c: &Connection, id: ClientId, f: &ClientFields) -> Result<()> {
-    let mut st =
-        c.prepare_cached("INSERT INTO client_keys (kind, key, client_id) VALUES (?, ?, ?)")?;
-    for (kind, key) in keys_of(f) {
-        st.execute(params![kind, key, id])?;
     }
     Ok(())
 }

@@ -253,13 +253,16 @@ pub fn move_user(c: &Connection, id: UserId, dept: DepartmentId) -> Result<usize
     )?;
     let mut n = 0;
     for table in STAMPED_TABLES {
-        n += c.execute(
+        let restamped = c.execute(
             &format!("UPDATE {table} SET dept_id = ?1 WHERE owner_id = ?2 AND dept_id != ?1"),
             params![dept, id],
         )?;
+        // Clients' search documents carry the department term.
+        if table == "clients" && restamped > 0 {
+            super::client_search::rewrite_owned_by(c, id)?;
+        }
+        n += restamped;
     }
-    // Their search documents carry the department term.
-    super::client_search::rewrite_owned_by(c, id)?;
     Ok(n)
 }
 

@@ -300,10 +300,13 @@ fn create(
         )));
     }
     // Checked before the first write, so the archive step cannot fail after the insert.
-    if let Some(at) = archived_at {
-        let created = created_at.map_or(cx.now, |t| t.timestamp_millis());
-        archive_time(cx, at, created).map_err(|e| fail(row, e))?;
-    }
+    let archived_at = archived_at
+        .map(|at| {
+            let created = created_at.map_or(cx.now, |t| t.timestamp_millis());
+            archive_time(cx, at, created)
+        })
+        .transpose()
+        .map_err(|e| fail(row, e))?;
     let id = create_one(cx, &new, &job.client_fields, "", Via::Import).map_err(|e| fail(row, e))?;
     if archived == Some(true) {
         let c = clients::get(cx.tx, id).map_err(|e| fail(row, e))?;
@@ -326,9 +329,10 @@ fn update(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row, old: Client, more: &More) 
         archived_at,
         ..
     } = *more;
-    if let Some(at) = archived_at {
-        archive_time(cx, at, old.created_at.timestamp_millis()).map_err(|e| fail(row, e))?;
-    }
+    let archived_at = archived_at
+        .map(|at| archive_time(cx, at, old.created_at.timestamp_millis()))
+        .transpose()
+        .map_err(|e| fail(row, e))?;
     let mut current = old.clone();
     let next = fields_from_row(cx, job, row, ClientFields::from_stored(&old))?;
     let mut next = next
@@ -349,9 +353,9 @@ fn update(cx: &WriteCx<'_>, job: &Job<'_>, row: &Row, old: Client, more: &More) 
         current = write_owner(cx, &current, o, Via::Import).map_err(|e| fail(row, e))?;
         changed = true;
     }
-    // Stored times are milliseconds: compare at that precision.
+    // Stored times are milliseconds, as `archive_time` gives them.
     let stored_at = current.archived_at.map(|t| t.timestamp_millis());
-    if let Some(at) = archived_at.filter(|at| stored_at != Some(at.timestamp_millis())) {
+    if let Some(at) = archived_at.filter(|at| stored_at != Some(*at)) {
         write_archived_at(cx, &current, at, Via::Import).map_err(|e| fail(row, e))?;
         changed = true;
     } else if let Some(a) = archived.filter(|a| *a != current.archived_at.is_some()) {

@@ -397,7 +397,9 @@ impl Crm {
                 // Keys of new clients are inserted in sorted runs. Search documents of a first
                 // load are written as rows come (a row there rarely needs a savepoint, at which
                 // FTS5 would flush its buffer); otherwise once per batch.
-                cx.defer_keys();
+                if spec.records == RecordKind::Clients {
+                    cx.defer_keys();
+                }
                 if !loading {
                     cx.defer_search();
                 }
